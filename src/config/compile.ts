@@ -1,0 +1,122 @@
+import { hkdfSync, randomBytes } from 'node:crypto';
+import type { BackendIR, GatewayIR, ListenerIR, OriginPolicyIR, RouteIR } from '../ir/types.ts';
+import type { ConfigIssue } from './errors.ts';
+import type { BackendConfig, Config } from './schema.ts';
+
+export type CompileResult = { ok: true; ir: GatewayIR } | { ok: false; issues: ConfigIssue[] };
+
+/**
+ * Made once per process so that hot reloads of a config without a session key keep
+ * accepting the sessions this process already issued.
+ */
+const processSessionSecret = randomBytes(32).toString('base64');
+
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]', '::1'];
+
+/** Checks what the schema cannot (references, uniqueness) and builds the immutable IR. */
+export function compileConfig(config: Config, source: string): CompileResult {
+  const issues: ConfigIssue[] = [];
+  const backends = new Map<string, BackendIR>();
+  config.backends.forEach((b, i) => {
+    if (backends.has(b.name)) issues.push({ path: ['backends', i, 'name'], message: `duplicate backend name "${b.name}"` });
+    backends.set(b.name, compileBackend(b));
+  });
+
+  const endpoints = new Set<string>();
+  const listenerNames = new Set<string>();
+  const listeners: ListenerIR[] = config.listeners.map((l, li) => {
+    if (listenerNames.has(l.name)) issues.push({ path: ['listeners', li, 'name'], message: `duplicate listener name "${l.name}"` });
+    listenerNames.add(l.name);
+    const endpoint = `${l.host}:${l.port}`;
+    if (l.port !== 0 && endpoints.has(endpoint)) issues.push({ path: ['listeners', li, 'port'], message: `another listener already uses ${endpoint}` });
+    endpoints.add(endpoint);
+
+    const paths = new Set<string>();
+    const routeNames = new Set<string>();
+    const routes: RouteIR[] = l.routes.map((r, ri) => {
+      const at = ['listeners', li, 'routes', ri];
+      if (routeNames.has(r.name)) issues.push({ path: [...at, 'name'], message: `duplicate route name "${r.name}"` });
+      routeNames.add(r.name);
+      if (paths.has(r.path)) issues.push({ path: [...at, 'path'], message: `another route on this listener already serves ${r.path}` });
+      paths.add(r.path);
+      const seen = new Set<string>();
+      const routeBackends: BackendIR[] = [];
+      r.backends.forEach((ref, bi) => {
+        const backend = backends.get(ref);
+        if (!backend) {
+          const known = [...backends.keys()];
+          issues.push({ path: [...at, 'backends', bi], message: `unknown backend "${ref}" (expected one of: ${known.length ? known.join(', ') : 'none defined'})` });
+        } else if (seen.has(ref)) {
+          issues.push({ path: [...at, 'backends', bi], message: `backend "${ref}" is listed twice` });
+        } else {
+          if (backend.name.includes(r.separator)) {
+            issues.push({ path: [...at, 'backends', bi], message: `backend name "${ref}" contains the route's separator "${r.separator}"` });
+          }
+          routeBackends.push(backend);
+        }
+        seen.add(ref);
+      });
+      return {
+        name: r.name,
+        listener: l.name,
+        path: r.path,
+        backends: routeBackends,
+        naming: { mode: r.toolPrefix, separator: r.separator },
+        failureMode: r.failureMode,
+        origin: compileOriginPolicy(l.host, r.allowedOrigins, r.allowedHosts),
+      };
+    });
+    return { name: l.name, host: l.host, port: l.port, routes };
+  });
+
+  if (issues.length > 0) return { ok: false, issues };
+  const secrets = config.session.key ? [config.session.key, ...config.session.previousKeys] : [processSessionSecret];
+  return {
+    ok: true,
+    ir: {
+      source,
+      listeners,
+      backends,
+      admin: config.admin.enabled ? { host: config.admin.host, port: config.admin.port } : null,
+      session: { keys: secrets.map(deriveSessionKey), generated: !config.session.key, ttlMs: config.session.ttl },
+      limits: {
+        maxBodyBytes: config.limits.maxBodyBytes,
+        maxLineBytes: config.limits.maxLineBytes,
+        shutdownGraceMs: config.limits.shutdownGrace,
+      },
+      logLevel: config.logging.level,
+    },
+  };
+}
+
+function compileBackend(b: BackendConfig): BackendIR {
+  if (b.transport === 'stdio') {
+    return {
+      name: b.name,
+      transport: 'stdio',
+      command: b.command,
+      args: b.args,
+      env: b.env,
+      cwd: b.cwd,
+      timeoutMs: b.timeout,
+      restart: { initialDelayMs: b.restart.initialDelay, maxDelayMs: b.restart.maxDelay, maxRestarts: b.restart.maxRestarts },
+    };
+  }
+  return { name: b.name, transport: b.transport, url: new URL(b.url), headers: b.headers ?? {}, timeoutMs: b.timeout };
+}
+
+/** Any secret string becomes a uniform AES-256 key; derived once here, never per request. */
+export function deriveSessionKey(secret: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, 'switchboard/session-token', 'aes-256-gcm v1', 32));
+}
+
+function compileOriginPolicy(listenerHost: string, origins: string[] | undefined, hosts: string[] | undefined): OriginPolicyIR {
+  const loopbackListener = LOOPBACK_HOSTS.includes(listenerHost.toLowerCase());
+  const allowedHosts = hosts
+    ? new Set(hosts.map((h) => h.toLowerCase()))
+    : loopbackListener
+      ? new Set(LOOPBACK_HOSTS)
+      : null;
+  if (origins?.includes('*')) return { allowedOrigins: null, allowLoopbackOrigins: true, allowedHosts };
+  return { allowedOrigins: new Set(origins ?? []), allowLoopbackOrigins: origins === undefined, allowedHosts };
+}

@@ -1,0 +1,69 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../telemetry/logger.ts';
+import { HttpError } from './errors.ts';
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+/**
+ * One HTTP listener. Errors thrown by the handler become responses here, in one place;
+ * nothing a single request does can take the process down.
+ */
+export class Listener {
+  readonly name: string;
+  private readonly server: Server;
+  private readonly logger: Logger;
+
+  constructor(name: string, handler: RequestHandler, logger: Logger) {
+    this.name = name;
+    this.logger = logger;
+    this.server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
+      handler(req, res).catch((err: unknown) => respondError(res, err, logger));
+    });
+    this.server.on('clientError', (err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+      else socket.destroy();
+      logger.debug({ listener: name, err: err.message }, 'client error');
+    });
+  }
+
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  get address(): AddressInfo | undefined {
+    return (this.server.address() as AddressInfo | null) ?? undefined;
+  }
+
+  /** Stops accepting, lets requests in progress finish until the deadline, then cuts the rest. */
+  async close(graceMs: number): Promise<void> {
+    if (!this.server.listening) return;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+    await Promise.race([closed, deadline]);
+    this.server.closeAllConnections();
+    await closed;
+  }
+}
+
+export function respondError(res: ServerResponse, err: unknown, logger: Logger): void {
+  const status = err instanceof HttpError ? err.status : 500;
+  if (status === 500) logger.error({ err }, 'unhandled error in a request');
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const message = err instanceof HttpError ? err.message : 'Internal server error';
+  // MCP clients read JSON-RPC errors even from HTTP failures.
+  const body = JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: status === 404 ? -32001 : -32000, message } });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(err instanceof HttpError ? err.headers : {}) });
+  res.end(body);
+}

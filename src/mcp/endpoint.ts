@@ -1,0 +1,277 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody } from '../http/body.ts';
+import { HttpError } from '../http/errors.ts';
+import { SseWriter } from '../http/sse.ts';
+import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
+import type { JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../jsonrpc/message.ts';
+import { parseMessage } from '../jsonrpc/parse.ts';
+import type { SessionStore } from '../state/session-store.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { initializeSession } from './initialize.ts';
+import { METHODS, type Reply } from './methods.ts';
+import { DEFAULT_NEGOTIATED_VERSION, isSupportedVersion } from './protocol.ts';
+import type { RouteRuntime } from './route-runtime.ts';
+import { fromDownstreamId, toDownstreamId } from './server-request-ids.ts';
+import { SessionContext } from './session-context.ts';
+import { openSession, sealSession } from './session-token.ts';
+import type { UpstreamConnector } from './upstream/connector.ts';
+import { UpstreamError, type Inbound } from './upstream/types.ts';
+
+export interface EndpointDeps {
+  readonly connector: UpstreamConnector;
+  readonly store: SessionStore;
+  readonly logger: Logger;
+}
+
+/** What the endpoint reads from the config snapshot a request started with. */
+export interface EndpointConfig {
+  readonly keys: readonly Buffer[];
+  readonly ttlMs: number;
+  readonly maxBodyBytes: number;
+}
+
+const SESSION_HEADER = 'mcp-session-id';
+const VERSION_HEADER = 'mcp-protocol-version';
+const KEEP_ALIVE_MS = 15_000;
+
+/**
+ * The MCP Streamable HTTP endpoint of one route: POST carries one JSON-RPC message, GET
+ * opens the session's server stream, DELETE ends the session.
+ */
+export class McpEndpoint {
+  private readonly deps: EndpointDeps;
+  /** Requests in flight per session, so a client's cancel reaches the upstream that owns it. */
+  private readonly inFlight = new Map<string, string>();
+
+  constructor(deps: EndpointDeps) {
+    this.deps = deps;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
+    switch (req.method) {
+      case 'POST':
+        return this.post(req, res, route, config);
+      case 'GET':
+        return this.get(req, res, route, config);
+      case 'DELETE':
+        return this.delete(req, res, route, config);
+      default:
+        throw new HttpError(405, `method ${req.method} is not allowed`, { allow: 'GET, POST, DELETE' });
+    }
+  }
+
+  private async post(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
+    const accept = req.headers.accept ?? '';
+    const acceptsSse = accept.includes('text/event-stream') || accept.includes('*/*');
+    if (!acceptsSse && !accept.includes('application/json')) throw new HttpError(406, 'Accept must include application/json and text/event-stream');
+    if (!(req.headers['content-type'] ?? '').includes('application/json')) throw new HttpError(415, 'Content-Type must be application/json');
+    const text = await readBody(req, config.maxBodyBytes);
+    let message: JsonRpcMessage;
+    try {
+      message = parseMessage(text);
+    } catch (err) {
+      return sendJson(res, 400, (err as JsonRpcError).toResponse(null));
+    }
+    if ('method' in message && message.method === 'initialize') {
+      if (!('id' in message)) throw new HttpError(400, 'initialize must be a request');
+      return this.initialize(res, route, config, message as JsonRpcRequest);
+    }
+    const ctx = await this.session(req, route, config);
+    if (!('method' in message)) {
+      await this.answerUpstream(ctx, message);
+      return accepted(res);
+    }
+    if (!('id' in message)) {
+      await this.notify(ctx, message);
+      return accepted(res);
+    }
+    const controller = new AbortController();
+    res.on('close', () => controller.abort());
+    let reply: Reply;
+    try {
+      const handler = METHODS.get(message.method);
+      if (!handler) throw new JsonRpcError(ErrorCode.MethodNotFound, `Method not found: ${message.method}`);
+      reply = await handler(ctx, message, controller.signal);
+    } catch (err) {
+      return sendJson(res, 200, toErrorResponse(message.id, err, ctx.logger));
+    }
+    if (reply.kind === 'result') return sendJson(res, 200, { jsonrpc: '2.0', id: message.id, result: reply.result });
+    const key = `${ctx.sid}\u0000${JSON.stringify(message.id)}`;
+    this.inFlight.set(key, reply.backend);
+    try {
+      await writeForwarded(res, message.id, reply, acceptsSse, ctx.logger);
+    } finally {
+      this.inFlight.delete(key);
+    }
+  }
+
+  private async initialize(res: ServerResponse, route: RouteRuntime, config: EndpointConfig, request: JsonRpcRequest): Promise<void> {
+    let outcome;
+    try {
+      outcome = await initializeSession(route, request, this.deps.connector, this.deps.logger);
+    } catch (err) {
+      return sendJson(res, 200, toErrorResponse(request.id, err, this.deps.logger));
+    }
+    const token = sealSession(outcome.state, config.keys[0]!);
+    sendJson(res, 200, { jsonrpc: '2.0', id: request.id, result: outcome.result }, { [SESSION_HEADER]: token });
+  }
+
+  /** Opens the caller's session token: 400 when it is missing, 404 when it is not ours (any more). */
+  private async session(req: IncomingMessage, route: RouteRuntime, config: EndpointConfig): Promise<SessionContext> {
+    const version = req.headers[VERSION_HEADER];
+    if (typeof version === 'string' && !isSupportedVersion(version)) {
+      throw new HttpError(400, `Unsupported MCP-Protocol-Version "${version}"`);
+    }
+    const token = req.headers[SESSION_HEADER];
+    if (typeof token !== 'string' || token.length === 0) throw new HttpError(400, 'Mcp-Session-Id header is required');
+    const state = openSession(token, config.keys, config.ttlMs);
+    if (!state || state.route !== route.key || (await this.deps.store.isEnded(state.sid))) throw new HttpError(404, 'Session not found');
+    const negotiated = state.protocolVersion ?? DEFAULT_NEGOTIATED_VERSION;
+    if (typeof version === 'string' && version !== negotiated) {
+      throw new HttpError(400, `MCP-Protocol-Version "${version}" does not match the negotiated "${negotiated}"`);
+    }
+    const overrides = await this.deps.store.upstreams(state.sid);
+    return new SessionContext(route, state, overrides, this.deps.connector, this.deps.store, config.ttlMs, this.deps.logger);
+  }
+
+  private async notify(ctx: SessionContext, message: JsonRpcNotification): Promise<void> {
+    switch (message.method) {
+      case 'notifications/initialized':
+        // Each upstream got its own at initialize.
+        return;
+      case 'notifications/cancelled': {
+        const requestId = message.params?.requestId as JsonRpcId | undefined;
+        const backend = this.inFlight.get(`${ctx.sid}\u0000${JSON.stringify(requestId)}`);
+        if (backend) await sendQuietly(ctx, backend, message);
+        return;
+      }
+      default:
+        // roots/list_changed and anything newer concern every upstream.
+        await Promise.all([...ctx.route.backendNames].filter((b) => ctx.ref(b)).map((b) => sendQuietly(ctx, b, message)));
+    }
+  }
+
+  /** The client's answer to a request an upstream made: back to that upstream, with its own id. */
+  private async answerUpstream(ctx: SessionContext, message: JsonRpcResponse): Promise<void> {
+    const origin = fromDownstreamId(message.id);
+    if (!origin || !ctx.route.backendNames.has(origin.backend)) {
+      ctx.logger.debug({ id: message.id }, 'response to no request the gateway relayed');
+      return;
+    }
+    await sendQuietly(ctx, origin.backend, { ...message, id: origin.id });
+  }
+
+  /** The session's server stream: every upstream's GET stream, merged. */
+  private async get(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
+    if (!(req.headers.accept ?? '').includes('text/event-stream')) throw new HttpError(406, 'Accept must include text/event-stream');
+    const ctx = await this.session(req, route, config);
+    const controller = new AbortController();
+    res.on('close', () => controller.abort());
+    const sse = new SseWriter(res, {}, KEEP_ALIVE_MS);
+    const backends = [...route.backendNames].filter((b) => ctx.ref(b));
+    await Promise.allSettled(
+      backends.map(async (backend) => {
+        try {
+          const session = await ctx.upstream(backend);
+          for await (const inbound of session.listen(controller.signal)) {
+            if (!sse.open) break;
+            const out = downstreamForm(backend, inbound);
+            if (out) sse.message(out);
+          }
+        } catch (err) {
+          if (!controller.signal.aborted) ctx.logger.warn({ backend, err: (err as Error).message }, 'upstream server stream failed');
+        }
+      }),
+    );
+    // Every upstream stream ended: keep the downstream stream open (keep-alives) until the client leaves.
+    if (!controller.signal.aborted) await new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
+    sse.end();
+  }
+
+  private async delete(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
+    const ctx = await this.session(req, route, config);
+    await this.deps.store.markEnded(ctx.sid, config.ttlMs);
+    await this.deps.connector.endAll(ctx.sid, await ctx.allUpstreams());
+    res.writeHead(200).end();
+  }
+}
+
+/**
+ * Passes an upstream's reply on. A reply that is just the response goes back as JSON;
+ * anything streamed before it (progress, logging, server requests) makes it an SSE stream.
+ */
+async function writeForwarded(res: ServerResponse, id: JsonRpcId, reply: Extract<Reply, { kind: 'forward' }>, acceptsSse: boolean, logger: Logger): Promise<void> {
+  let sse: SseWriter | undefined;
+  try {
+    for await (const inbound of reply.messages) {
+      const m = inbound.message;
+      if (!('method' in m) && m.id === id) {
+        const raw = reply.mapResult && 'result' in m ? JSON.stringify({ ...m, result: reply.mapResult(m.result) }) : inbound.raw;
+        if (sse) {
+          sse.message(raw);
+          sse.end();
+        } else {
+          sendRaw(res, 200, raw);
+        }
+        return;
+      }
+      const out = downstreamForm(reply.backend, inbound);
+      if (!out) continue;
+      if (!acceptsSse) continue;
+      sse ??= new SseWriter(res, {});
+      if (!sse.open) return;
+      sse.message(out);
+    }
+    throw new UpstreamError(reply.backend, 'protocol', 'stream ended without a response');
+  } catch (err) {
+    const failure = JSON.stringify(toErrorResponse(id, err, logger));
+    if (sse) {
+      if (sse.open) sse.message(failure);
+      sse.end();
+    } else if (!res.headersSent) {
+      sendRaw(res, 200, failure);
+    }
+  }
+}
+
+/** An upstream message as the client must see it: server requests get backend-scoped ids. */
+function downstreamForm(backend: string, inbound: Inbound): string | undefined {
+  const m = inbound.message;
+  if ('method' in m) {
+    if ('id' in m) return JSON.stringify({ ...m, id: toDownstreamId(backend, m.id) });
+    return inbound.raw;
+  }
+  // A response on a server stream answers nothing the client sent.
+  return undefined;
+}
+
+async function sendQuietly(ctx: SessionContext, backend: string, message: JsonRpcNotification | JsonRpcResponse): Promise<void> {
+  try {
+    await (await ctx.upstream(backend)).send(message);
+  } catch (err) {
+    ctx.logger.warn({ backend, err: (err as Error).message }, 'could not deliver a message to an upstream');
+  }
+}
+
+export function toErrorResponse(id: JsonRpcId | null, err: unknown, logger: Logger): JsonRpcResponse {
+  if (err instanceof JsonRpcError) return err.toResponse(id);
+  if (err instanceof UpstreamError) {
+    const code = err.kind === 'timeout' ? ErrorCode.RequestTimeout : ErrorCode.UpstreamUnavailable;
+    return new JsonRpcError(code, err.message, { backend: err.backend }).toResponse(id);
+  }
+  logger.error({ err }, 'unexpected error handling a request');
+  return new JsonRpcError(ErrorCode.InternalError, 'Internal error').toResponse(id);
+}
+
+function accepted(res: ServerResponse): void {
+  res.writeHead(202).end();
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  sendRaw(res, status, JSON.stringify(body), headers);
+}
+
+function sendRaw(res: ServerResponse, status: number, raw: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(raw), ...headers });
+  res.end(raw);
+}

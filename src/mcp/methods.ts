@@ -1,0 +1,101 @@
+import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
+import type { JsonRpcRequest } from '../jsonrpc/message.ts';
+import { call } from './federation/exchange.ts';
+import { LIST_KINDS, listFederated } from './federation/lists.ts';
+import { resolveTarget, type Namespace } from './federation/router.ts';
+import type { Target } from './federation/naming.ts';
+import type { SessionContext } from './session-context.ts';
+import type { Inbound } from './upstream/types.ts';
+
+/** Rewrites a forwarded result (names back to their downstream form). */
+export type ResultMapper = (result: Record<string, unknown>) => Record<string, unknown>;
+
+/** A result the gateway composed itself, or the upstream's messages to pass on. */
+export type Reply =
+  | { readonly kind: 'result'; readonly result: Record<string, unknown> }
+  | {
+      readonly kind: 'forward';
+      readonly backend: string;
+      readonly messages: AsyncIterableIterator<Inbound>;
+      /** Absent: the final response passes through byte for byte. */
+      readonly mapResult?: ResultMapper;
+    };
+
+export type MethodHandler = (ctx: SessionContext, request: JsonRpcRequest, signal: AbortSignal) => Promise<Reply>;
+
+const result = (r: Record<string, unknown>): Reply => ({ kind: 'result', result: r });
+
+async function forward(ctx: SessionContext, request: JsonRpcRequest, target: Target, params: Record<string, unknown>, signal: AbortSignal, mapResult?: ResultMapper): Promise<Reply> {
+  const session = await ctx.upstream(target.backend);
+  const messages = session.request({ jsonrpc: '2.0', id: request.id, method: request.method, params }, signal);
+  return mapResult ? { kind: 'forward', backend: target.backend, messages, mapResult } : { kind: 'forward', backend: target.backend, messages };
+}
+
+function requireString(params: Record<string, unknown> | undefined, field: string): string {
+  const value = params?.[field];
+  if (typeof value !== 'string') throw new JsonRpcError(ErrorCode.InvalidParams, `params.${field} must be a string`);
+  return value;
+}
+
+/** Routes a request that names one tool, prompt or resource to the backend that owns it. */
+function byName(namespace: Namespace, field: 'name' | 'uri'): MethodHandler {
+  return async (ctx, request, signal) => {
+    const name = requireString(request.params, field);
+    const target = await resolveTarget(ctx, namespace, name, signal);
+    return forward(ctx, request, target, { ...request.params, [field]: target.name }, signal);
+  };
+}
+
+const readResource: MethodHandler = async (ctx, request, signal) => {
+  const uri = requireString(request.params, 'uri');
+  const target = await resolveTarget(ctx, 'resources', uri, signal);
+  // The contents name the URI the upstream knows; the client asked for the downstream one.
+  const mapResult: ResultMapper = (r) => {
+    if (!Array.isArray(r.contents) || target.name === uri) return r;
+    return { ...r, contents: r.contents.map((c: Record<string, unknown>) => (c.uri === target.name ? { ...c, uri } : c)) };
+  };
+  return forward(ctx, request, target, { ...request.params, uri: target.name }, signal, mapResult);
+};
+
+const complete: MethodHandler = async (ctx, request, signal) => {
+  const ref = request.params?.ref as Record<string, unknown> | undefined;
+  if (ref?.type === 'ref/prompt' && typeof ref.name === 'string') {
+    const target = await resolveTarget(ctx, 'prompts', ref.name, signal);
+    return forward(ctx, request, target, { ...request.params, ref: { ...ref, name: target.name } }, signal);
+  }
+  if (ref?.type === 'ref/resource' && typeof ref.uri === 'string') {
+    const target = await resolveTarget(ctx, 'resources', ref.uri, signal);
+    return forward(ctx, request, target, { ...request.params, ref: { ...ref, uri: target.name } }, signal);
+  }
+  throw new JsonRpcError(ErrorCode.InvalidParams, 'params.ref must be a ref/prompt with a name or a ref/resource with a uri');
+};
+
+const setLogLevel: MethodHandler = async (ctx, request, signal) => {
+  const backends = ctx.backendsWith('logging');
+  const settled = await Promise.allSettled(backends.map(async (b) => call(await ctx.upstream(b), 'logging/setLevel', request.params, signal)));
+  settled.forEach((s, i) => {
+    if (s.status === 'rejected') ctx.logger.warn({ backend: backends[i], err: (s.reason as Error).message }, 'logging/setLevel failed for a backend');
+  });
+  return result({});
+};
+
+function list(method: string): MethodHandler {
+  const kind = LIST_KINDS[method]!;
+  return async (ctx, request, signal) => result(await listFederated(ctx, kind, request.params, signal));
+}
+
+/** Every request method the gateway answers for an established session. */
+export const METHODS: ReadonlyMap<string, MethodHandler> = new Map<string, MethodHandler>([
+  ['ping', async () => result({})],
+  ['tools/list', list('tools/list')],
+  ['prompts/list', list('prompts/list')],
+  ['resources/list', list('resources/list')],
+  ['resources/templates/list', list('resources/templates/list')],
+  ['tools/call', byName('tools', 'name')],
+  ['prompts/get', byName('prompts', 'name')],
+  ['resources/read', readResource],
+  ['resources/subscribe', byName('resources', 'uri')],
+  ['resources/unsubscribe', byName('resources', 'uri')],
+  ['completion/complete', complete],
+  ['logging/setLevel', setLogLevel],
+]);

@@ -1,0 +1,30 @@
+import type { BackendIR, RouteIR } from '../ir/types.ts';
+import { IndexCache } from './federation/index-cache.ts';
+import { Naming } from './federation/naming.ts';
+
+/** A route with everything the hot path needs precomputed once per config load. */
+export interface RouteRuntime {
+  readonly ir: RouteIR;
+  /** "listener/route": binds session tokens to the route that issued them. */
+  readonly key: string;
+  readonly naming: Naming;
+  readonly backends: ReadonlyMap<string, BackendIR>;
+  readonly backendNames: ReadonlySet<string>;
+  /** Name indexes for prefix modes that route by listing; dropped with the route on reload. */
+  readonly indexes: IndexCache;
+}
+
+/** Sessions whose name indexes one route keeps. */
+const INDEXED_SESSIONS = 10_000;
+
+export function compileRoute(route: RouteIR): RouteRuntime {
+  const names = route.backends.map((b) => b.name);
+  return {
+    ir: route,
+    key: `${route.listener}/${route.name}`,
+    naming: new Naming(route.naming, names),
+    backends: new Map(route.backends.map((b) => [b.name, b])),
+    backendNames: new Set(names),
+    indexes: new IndexCache(INDEXED_SESSIONS),
+  };
+}

@@ -1,0 +1,87 @@
+import type { Logger } from '../telemetry/logger.ts';
+import type { SessionStore } from '../state/session-store.ts';
+import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
+import type { RouteRuntime } from './route-runtime.ts';
+import type { SessionState, UpstreamSessionRef } from './session-token.ts';
+import type { UpstreamConnector } from './upstream/connector.ts';
+import type { UpstreamSession } from './upstream/types.ts';
+
+/**
+ * One request's view of its downstream session: the route snapshot it started with, the
+ * opened token, and the upstream sessions it touches (resumed at most once per request).
+ */
+export class SessionContext {
+  readonly route: RouteRuntime;
+  readonly state: SessionState;
+  readonly logger: Logger;
+  private readonly connector: UpstreamConnector;
+  private readonly store: SessionStore;
+  private readonly overrides: Record<string, UpstreamSessionRef> | undefined;
+  private readonly resumed = new Map<string, Promise<UpstreamSession>>();
+  private readonly ttlMs: number;
+
+  constructor(
+    route: RouteRuntime,
+    state: SessionState,
+    overrides: Record<string, UpstreamSessionRef> | undefined,
+    connector: UpstreamConnector,
+    store: SessionStore,
+    ttlMs: number,
+    logger: Logger,
+  ) {
+    this.route = route;
+    this.state = state;
+    this.overrides = overrides;
+    this.connector = connector;
+    this.store = store;
+    this.ttlMs = ttlMs;
+    this.logger = logger;
+  }
+
+  get sid(): string {
+    return this.state.sid;
+  }
+
+  ref(backend: string): UpstreamSessionRef | undefined {
+    return this.overrides?.[backend] ?? this.state.upstreams[backend];
+  }
+
+  /** Backends of the route that declared the feature (all of them when the session never reached one). */
+  backendsWith(feature: string): string[] {
+    const out: string[] = [];
+    for (const name of this.route.backendNames) {
+      const ref = this.ref(name);
+      if (!ref || ref.features.includes(feature)) out.push(name);
+    }
+    return out;
+  }
+
+  upstream(backend: string): Promise<UpstreamSession> {
+    let session = this.resumed.get(backend);
+    if (!session) {
+      session = this.resolve(backend);
+      this.resumed.set(backend, session);
+    }
+    return session;
+  }
+
+  /** Every upstream session this downstream session has, for ending them all. */
+  async allUpstreams(): Promise<UpstreamSession[]> {
+    const names = [...this.route.backendNames].filter((b) => this.ref(b));
+    const settled = await Promise.allSettled(names.map((b) => this.upstream(b)));
+    return settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  }
+
+  private async resolve(backend: string): Promise<UpstreamSession> {
+    const ir = this.route.backends.get(backend);
+    if (!ir) throw new JsonRpcError(ErrorCode.InvalidParams, `backend "${backend}" is not part of this route`);
+    const client = { protocolVersion: this.state.protocolVersion, ...this.state.client };
+    const ref = this.ref(backend);
+    if (ref) return this.connector.resume(ir, this.sid, ref, client);
+    // The backend was unreachable when the session began (or was added by a reload): open it now.
+    const opened = await this.connector.open(ir, this.sid, client);
+    await this.store.setUpstream(this.sid, backend, opened.ref, this.ttlMs);
+    this.logger.info({ backend, session: this.sid }, 'opened a late upstream session');
+    return opened.session;
+  }
+}

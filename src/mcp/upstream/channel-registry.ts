@@ -1,0 +1,80 @@
+import type { ChannelSession } from './channel-session.ts';
+import { UpstreamError } from './types.ts';
+
+interface Entry {
+  readonly session: ChannelSession;
+  lastUsed: number;
+}
+
+/**
+ * The upstream sessions this process holds open for channel transports (stdio processes,
+ * legacy SSE connections), per downstream session. Bounded in count; idle ones are ended,
+ * since clients often vanish without sending DELETE and each may hold a process.
+ */
+export class ChannelRegistry {
+  private readonly entries = new Map<string, Entry>();
+  private readonly maxEntries: number;
+  private readonly idleMs: number;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(maxEntries: number, idleMs: number) {
+    this.maxEntries = maxEntries;
+    this.idleMs = idleMs;
+    this.sweeper = setInterval(() => this.sweep(), Math.min(idleMs, 60_000)).unref();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  add(sid: string, backend: string, session: ChannelSession): void {
+    if (this.entries.size >= this.maxEntries) {
+      void session.end();
+      throw new UpstreamError(backend, 'unavailable', `the gateway holds its maximum of ${this.maxEntries} process-backed sessions`);
+    }
+    this.entries.set(key(sid, backend), { session, lastUsed: Date.now() });
+  }
+
+  get(sid: string, backend: string): ChannelSession | undefined {
+    const entry = this.entries.get(key(sid, backend));
+    if (!entry) return undefined;
+    if (!entry.session.alive) {
+      this.entries.delete(key(sid, backend));
+      return undefined;
+    }
+    entry.lastUsed = Date.now();
+    return entry.session;
+  }
+
+  async endSession(sid: string): Promise<void> {
+    const prefix = `${sid}\u0000`;
+    const ending: Array<Promise<void>> = [];
+    for (const [k, entry] of this.entries) {
+      if (!k.startsWith(prefix)) continue;
+      this.entries.delete(k);
+      ending.push(entry.session.end());
+    }
+    await Promise.allSettled(ending);
+  }
+
+  async closeAll(): Promise<void> {
+    clearInterval(this.sweeper);
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.allSettled(all.map((e) => e.session.end()));
+  }
+
+  private sweep(): void {
+    const cutoff = Date.now() - this.idleMs;
+    for (const [k, entry] of this.entries) {
+      if (entry.lastUsed < cutoff || !entry.session.alive) {
+        this.entries.delete(k);
+        void entry.session.end();
+      }
+    }
+  }
+}
+
+function key(sid: string, backend: string): string {
+  return `${sid}\u0000${backend}`;
+}

@@ -1,0 +1,118 @@
+import type { BackendIR } from '../../ir/types.ts';
+import type { JsonRpcRequest } from '../../jsonrpc/message.ts';
+import type { Logger } from '../../telemetry/logger.ts';
+import { FEATURES } from '../protocol.ts';
+import type { UpstreamSessionRef } from '../session-token.ts';
+import { ChannelRegistry } from './channel-registry.ts';
+import { ChannelSession } from './channel-session.ts';
+import type { HttpPools } from './http-pools.ts';
+import { LegacySseChannel } from './legacy-sse-channel.ts';
+import { StdioChannel } from './stdio-channel.ts';
+import { StreamableHttpSession } from './streamable-http.ts';
+import { UpstreamError, type Inbound, type UpstreamSession } from './types.ts';
+
+export interface ClientInit {
+  readonly protocolVersion: string;
+  readonly capabilities: Record<string, unknown>;
+  readonly clientInfo: Record<string, unknown>;
+}
+
+export interface OpenedUpstream {
+  readonly session: UpstreamSession;
+  readonly ref: UpstreamSessionRef;
+  /** The upstream's initialize result: capabilities, serverInfo, instructions, protocolVersion. */
+  readonly result: Record<string, unknown>;
+}
+
+/**
+ * Opens and resumes upstream sessions for every kind of backend. Streamable HTTP sessions
+ * are rebuilt from the token alone; channel-backed ones (stdio, legacy SSE) live in this
+ * process and are reopened when this process does not hold them (restart, other replica).
+ */
+export class UpstreamConnector {
+  private readonly pools: HttpPools;
+  private readonly channels: ChannelRegistry;
+  private readonly maxMessageBytes: number;
+  private readonly logger: Logger;
+  private nextId = 0;
+
+  constructor(pools: HttpPools, channels: ChannelRegistry, maxMessageBytes: number, logger: Logger) {
+    this.pools = pools;
+    this.channels = channels;
+    this.maxMessageBytes = maxMessageBytes;
+    this.logger = logger;
+  }
+
+  async open(backend: BackendIR, sid: string, client: ClientInit): Promise<OpenedUpstream> {
+    const request = this.initializeRequest(client);
+    if (backend.transport === 'streamable-http') {
+      const pool = this.pools.get(backend.url);
+      const { sessionId, response } = await StreamableHttpSession.initialize(backend, pool, request, this.maxMessageBytes);
+      const result = resultOf(backend.name, response);
+      const protocolVersion = String(result.protocolVersion ?? client.protocolVersion);
+      const session = new StreamableHttpSession({ backend, pool, sessionId, protocolVersion, maxMessageBytes: this.maxMessageBytes });
+      await session.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      return { session, ref: { id: sessionId, protocolVersion, features: featuresOf(result) }, result };
+    }
+    const session = new ChannelSession(backend.name, await this.connectChannel(backend), backend.timeoutMs, this.logger);
+    try {
+      const result = await session.initialize(request);
+      this.channels.add(sid, backend.name, session);
+      return { session, ref: { id: null, protocolVersion: String(result.protocolVersion ?? client.protocolVersion), features: featuresOf(result) }, result };
+    } catch (err) {
+      await session.end();
+      throw err;
+    }
+  }
+
+  /** The upstream session a token refers to, reopened in this process when it has none. */
+  async resume(backend: BackendIR, sid: string, ref: UpstreamSessionRef, client: ClientInit): Promise<UpstreamSession> {
+    if (backend.transport === 'streamable-http') {
+      return new StreamableHttpSession({
+        backend,
+        pool: this.pools.get(backend.url),
+        sessionId: ref.id,
+        protocolVersion: ref.protocolVersion,
+        maxMessageBytes: this.maxMessageBytes,
+      });
+    }
+    const live = this.channels.get(sid, backend.name);
+    if (live) return live;
+    this.logger.warn({ backend: backend.name, session: sid }, 'reopening an upstream session this process does not hold; upstream state starts afresh');
+    return (await this.open(backend, sid, client)).session;
+  }
+
+  /** Ends every upstream session of a downstream session. */
+  async endAll(sid: string, sessions: readonly UpstreamSession[]): Promise<void> {
+    await Promise.allSettled(sessions.map((s) => s.end()));
+    await this.channels.endSession(sid);
+  }
+
+  private async connectChannel(backend: BackendIR): Promise<ChannelSessionChannel> {
+    if (backend.transport === 'stdio') return StdioChannel.spawn(backend, this.maxMessageBytes, this.logger);
+    return LegacySseChannel.connect(backend, this.pools.get(backend.url), this.maxMessageBytes);
+  }
+
+  private initializeRequest(client: ClientInit): JsonRpcRequest {
+    return {
+      jsonrpc: '2.0',
+      id: `switchboard-init-${++this.nextId}`,
+      method: 'initialize',
+      params: { protocolVersion: client.protocolVersion, capabilities: client.capabilities, clientInfo: client.clientInfo },
+    };
+  }
+}
+
+type ChannelSessionChannel = ConstructorParameters<typeof ChannelSession>[1];
+
+function featuresOf(result: Record<string, unknown>): string[] {
+  const caps = (result.capabilities ?? {}) as Record<string, unknown>;
+  return FEATURES.filter((f) => caps[f] !== undefined && caps[f] !== null);
+}
+
+export function resultOf(backend: string, response: Inbound): Record<string, unknown> {
+  const m = response.message;
+  if ('error' in m) throw new UpstreamError(backend, 'unavailable', `initialize failed: ${m.error.message}`);
+  if (!('result' in m)) throw new UpstreamError(backend, 'protocol', 'initialize got no result');
+  return m.result;
+}

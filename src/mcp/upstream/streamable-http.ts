@@ -1,0 +1,180 @@
+import type { Dispatcher, Pool } from 'undici';
+import { parseMessage } from '../../jsonrpc/parse.ts';
+import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../jsonrpc/message.ts';
+import type { RemoteBackendIR } from '../../ir/types.ts';
+import { readSseMessages } from './sse-reader.ts';
+import { UpstreamError, type Inbound, type UpstreamSession } from './types.ts';
+
+const ACCEPT_BOTH = 'application/json, text/event-stream';
+/** Upstream session ids are echoed back in a header: only visible ASCII, and not too long. */
+const VALID_SESSION_ID = /^[\x21-\x7e]{1,1024}$/;
+
+export interface HttpSessionInit {
+  readonly backend: RemoteBackendIR;
+  readonly pool: Pool;
+  readonly sessionId: string | null;
+  readonly protocolVersion: string;
+  readonly maxMessageBytes: number;
+}
+
+/**
+ * An upstream session over MCP streamable HTTP. It holds no connection of its own: it is
+ * rebuilt from the session token on every request, on any replica.
+ */
+export class StreamableHttpSession implements UpstreamSession {
+  readonly backend: string;
+  private readonly init: HttpSessionInit;
+  private readonly path: string;
+  private readonly baseHeaders: Record<string, string>;
+
+  constructor(init: HttpSessionInit) {
+    this.init = init;
+    this.backend = init.backend.name;
+    this.path = init.backend.url.pathname + init.backend.url.search;
+    this.baseHeaders = {
+      ...init.backend.headers,
+      'mcp-protocol-version': init.protocolVersion,
+      ...(init.sessionId ? { 'mcp-session-id': init.sessionId } : {}),
+    };
+  }
+
+  get sessionId(): string | null {
+    return this.init.sessionId;
+  }
+
+  async *request(request: JsonRpcRequest, signal?: AbortSignal): AsyncIterableIterator<Inbound> {
+    const res = await this.post(request, signal);
+    yield* this.replies(res);
+  }
+
+  async send(message: JsonRpcNotification | JsonRpcResponse): Promise<void> {
+    const res = await this.post(message);
+    if (res.statusCode === 202 || res.statusCode === 200) {
+      await res.body.dump();
+      return;
+    }
+    throw await this.failure(res);
+  }
+
+  async *listen(signal: AbortSignal): AsyncIterableIterator<Inbound> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.init.pool.request({
+        method: 'GET',
+        path: this.path,
+        headers: { ...this.baseHeaders, accept: 'text/event-stream' },
+        signal,
+        bodyTimeout: 0,
+      });
+    } catch (err) {
+      throw new UpstreamError(this.backend, 'unavailable', (err as Error).message, { cause: err });
+    }
+    if (res.statusCode === 405) {
+      await res.body.dump();
+      return;
+    }
+    if (res.statusCode !== 200) throw await this.failure(res);
+    for await (const m of readSseMessages(res.body, this.init.maxMessageBytes)) yield m;
+  }
+
+  async end(): Promise<void> {
+    if (!this.init.sessionId) return;
+    try {
+      const res = await this.init.pool.request({ method: 'DELETE', path: this.path, headers: this.baseHeaders, headersTimeout: this.init.backend.timeoutMs });
+      await res.body.dump();
+    } catch {
+      // The upstream forgets the session on its own when unreachable; nothing is lost.
+    }
+  }
+
+  /** Sends initialize without a session and returns the issued session id with the result. */
+  static async initialize(
+    backend: RemoteBackendIR,
+    pool: Pool,
+    request: JsonRpcRequest,
+    maxMessageBytes: number,
+  ): Promise<{ sessionId: string | null; response: Inbound }> {
+    const bare = new StreamableHttpSession({ backend, pool, sessionId: null, protocolVersion: String(request.params?.protocolVersion ?? ''), maxMessageBytes });
+    const res = await bare.post(request);
+    const header = res.headers['mcp-session-id'];
+    const sessionId = typeof header === 'string' ? header : null;
+    if (sessionId !== null && !VALID_SESSION_ID.test(sessionId)) {
+      await res.body.dump();
+      throw new UpstreamError(backend.name, 'protocol', 'session id is not 1 to 1024 visible ASCII characters');
+    }
+    for await (const inbound of bare.replies(res)) {
+      if (isResponseTo(inbound.message, request.id)) return { sessionId, response: inbound };
+    }
+    throw new UpstreamError(backend.name, 'protocol', 'no response to initialize');
+  }
+
+  private async post(message: JsonRpcMessage, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const timeout = this.init.backend.timeoutMs;
+    try {
+      return await this.init.pool.request({
+        method: 'POST',
+        path: this.path,
+        headers: { ...this.baseHeaders, 'content-type': 'application/json', accept: ACCEPT_BOTH },
+        body: JSON.stringify(message),
+        signal,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      const kind = code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : 'unavailable';
+      throw new UpstreamError(this.backend, kind, (err as Error).message, { cause: err });
+    }
+  }
+
+  private async *replies(res: Dispatcher.ResponseData): AsyncGenerator<Inbound> {
+    if (res.statusCode === 202) {
+      await res.body.dump();
+      return;
+    }
+    if (res.statusCode !== 200) throw await this.failure(res);
+    const type = String(res.headers['content-type'] ?? '');
+    try {
+      if (type.startsWith('text/event-stream')) {
+        yield* readSseMessages(res.body, this.init.maxMessageBytes);
+        return;
+      }
+      if (type.startsWith('application/json')) {
+        const raw = await readBounded(res.body, this.init.maxMessageBytes);
+        yield { message: parseMessage(raw), raw };
+        return;
+      }
+    } catch (err) {
+      if (err instanceof UpstreamError) throw err;
+      const code = (err as { code?: string }).code;
+      throw new UpstreamError(this.backend, code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : 'protocol', (err as Error).message, { cause: err });
+    } finally {
+      // Reading on after the consumer stopped keeps the connection reusable.
+      res.body.dump().catch(() => {});
+    }
+    throw new UpstreamError(this.backend, 'protocol', `unexpected content-type "${type}"`);
+  }
+
+  private async failure(res: Dispatcher.ResponseData): Promise<UpstreamError> {
+    const text = (await readBounded(res.body, 4096).catch(() => '')).slice(0, 300);
+    if ((res.statusCode === 404 || res.statusCode === 400) && this.init.sessionId) {
+      return new UpstreamError(this.backend, 'expired', `HTTP ${res.statusCode} for session`);
+    }
+    return new UpstreamError(this.backend, 'unavailable', `HTTP ${res.statusCode}${text ? `: ${text}` : ''}`);
+  }
+}
+
+function isResponseTo(message: JsonRpcMessage, id: unknown): boolean {
+  return !('method' in message) && message.id === id;
+}
+
+async function readBounded(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) throw new Error(`response body larger than ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
