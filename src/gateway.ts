@@ -23,9 +23,8 @@ interface Snapshot {
   readonly endpoint: EndpointConfig;
 }
 
-/** Process-backed upstream sessions a gateway holds at most, and how long one may sit idle. */
+/** Process-backed upstream sessions a gateway holds at most. */
 const MAX_CHANNEL_SESSIONS = 1_000;
-const CHANNEL_IDLE_MS = 30 * 60_000;
 
 /**
  * The gateway process: listeners bound to the current snapshot, upstream plumbing shared
@@ -35,7 +34,8 @@ export class Gateway {
   private snapshot: Snapshot;
   private readonly logger: Logger;
   private readonly pools = new HttpPools();
-  private readonly channels = new ChannelRegistry(MAX_CHANNEL_SESSIONS, CHANNEL_IDLE_MS);
+  private readonly channels = new ChannelRegistry(MAX_CHANNEL_SESSIONS);
+  private readonly connector: UpstreamConnector;
   private readonly store: SessionStore = new MemorySessionStore();
   private readonly endpoint: McpEndpoint;
   private readonly listeners = new Map<string, { listener: Listener; ir: ListenerIR }>();
@@ -45,8 +45,8 @@ export class Gateway {
   constructor(ir: GatewayIR, logger: Logger) {
     this.logger = logger;
     this.snapshot = compileSnapshot(ir);
-    const connector = new UpstreamConnector(this.pools, this.channels, ir.limits.maxLineBytes, logger);
-    this.endpoint = new McpEndpoint({ connector, store: this.store, logger });
+    this.connector = new UpstreamConnector(this.pools, this.channels, ir.limits.maxLineBytes, logger);
+    this.endpoint = new McpEndpoint({ connector: this.connector, store: this.store, logger });
   }
 
   get config(): GatewayIR {
@@ -70,6 +70,7 @@ export class Gateway {
   }
 
   async start(): Promise<void> {
+    await this.connector.startShared(this.snapshot.ir.backends.values());
     await this.bindListeners(this.snapshot.ir);
     const admin = this.snapshot.ir.admin;
     if (admin) {
@@ -85,6 +86,7 @@ export class Gateway {
    */
   async reload(ir: GatewayIR): Promise<void> {
     const next = compileSnapshot(ir);
+    await this.connector.startShared(ir.backends.values());
     await this.bindListeners(ir);
     this.snapshot = next;
     this.logger.info({ source: ir.source }, 'configuration reloaded');
@@ -98,6 +100,7 @@ export class Gateway {
     this.listeners.clear();
     await this.admin?.close(0);
     await this.channels.closeAll();
+    await this.connector.stopShared();
     await this.pools.close();
     await this.store.close();
     killAllStdioProcessesSync();

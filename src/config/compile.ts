@@ -98,6 +98,8 @@ function compileBackend(b: BackendConfig): BackendIR {
       args: b.args,
       env: b.env,
       cwd: b.cwd,
+      scope: b.scope,
+      idleTimeoutMs: b.idleTimeout,
       timeoutMs: b.timeout,
       restart: { initialDelayMs: b.restart.initialDelay, maxDelayMs: b.restart.maxDelay, maxRestarts: b.restart.maxRestarts },
     };

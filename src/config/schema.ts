@@ -45,6 +45,11 @@ const stdioBackend = z.strictObject({
   args: z.array(z.string()).default([]),
   env: z.record(z.string(), z.string()).default({}).describe('Environment for the process; the gateway\'s own environment is not inherited beyond PATH, HOME and the locale'),
   cwd: z.string().optional(),
+  scope: z
+    .enum(['session', 'shared'])
+    .default('session')
+    .describe('session: one process per client session, isolated, reaped when the session ends or idles; shared: one process for all sessions, started with the gateway (no server-to-client requests)'),
+  idleTimeout: duration.default(10 * 60_000).describe('A session-scoped process unused this long is stopped (clients often leave without ending their session)'),
   timeout: duration.default(30_000),
   restart: z
     .strictObject({

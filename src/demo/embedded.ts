@@ -29,7 +29,7 @@ export async function embeddedDefault(options: { host?: string; port?: number; a
       backends: [
         { name: 'utility', transport: 'streamable-http', url: utility.url },
         // The running Node, not "node" from PATH: the demo server is TypeScript and needs Node 22+.
-        { name: 'notes', transport: 'stdio', command: process.execPath, args: [NOTES_SERVER] },
+        { name: 'notes', transport: 'stdio', command: process.execPath, args: [NOTES_SERVER], scope: 'shared' },
       ],
       admin: { port: options.adminPort ?? 15000 },
     },

@@ -21,6 +21,8 @@ export interface StdioBackendIR {
   readonly args: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   readonly cwd: string | undefined;
+  readonly scope: 'session' | 'shared';
+  readonly idleTimeoutMs: number;
   readonly timeoutMs: number;
   readonly restart: { readonly initialDelayMs: number; readonly maxDelayMs: number; readonly maxRestarts: number };
 }

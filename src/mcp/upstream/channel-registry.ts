@@ -3,36 +3,37 @@ import { UpstreamError } from './types.ts';
 
 interface Entry {
   readonly session: ChannelSession;
+  readonly idleMs: number;
   lastUsed: number;
 }
 
+const SWEEP_EVERY_MS = 5_000;
+
 /**
- * The upstream sessions this process holds open for channel transports (stdio processes,
- * legacy SSE connections), per downstream session. Bounded in count; idle ones are ended,
- * since clients often vanish without sending DELETE and each may hold a process.
+ * The session-scoped upstream sessions this process holds for channel transports (a stdio
+ * process or a legacy SSE connection per downstream session). Bounded in count; idle ones
+ * are ended, since clients often vanish without sending DELETE and each may hold a process.
  */
 export class ChannelRegistry {
   private readonly entries = new Map<string, Entry>();
   private readonly maxEntries: number;
-  private readonly idleMs: number;
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(maxEntries: number, idleMs: number) {
+  constructor(maxEntries: number) {
     this.maxEntries = maxEntries;
-    this.idleMs = idleMs;
-    this.sweeper = setInterval(() => this.sweep(), Math.min(idleMs, 60_000)).unref();
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_EVERY_MS).unref();
   }
 
   get size(): number {
     return this.entries.size;
   }
 
-  add(sid: string, backend: string, session: ChannelSession): void {
+  add(sid: string, backend: string, session: ChannelSession, idleMs: number): void {
     if (this.entries.size >= this.maxEntries) {
       void session.end();
       throw new UpstreamError(backend, 'unavailable', `the gateway holds its maximum of ${this.maxEntries} process-backed sessions`);
     }
-    this.entries.set(key(sid, backend), { session, lastUsed: Date.now() });
+    this.entries.set(key(sid, backend), { session, idleMs, lastUsed: Date.now() });
   }
 
   get(sid: string, backend: string): ChannelSession | undefined {
@@ -65,9 +66,9 @@ export class ChannelRegistry {
   }
 
   private sweep(): void {
-    const cutoff = Date.now() - this.idleMs;
+    const now = Date.now();
     for (const [k, entry] of this.entries) {
-      if (entry.lastUsed < cutoff || !entry.session.alive) {
+      if (now - entry.lastUsed > entry.idleMs || !entry.session.alive) {
         this.entries.delete(k);
         void entry.session.end();
       }

@@ -29,6 +29,8 @@ export class ChannelSession implements UpstreamSession {
   private closedReason: UpstreamError | undefined;
   /** Replayed when the channel's process restarts, so the new process serves this session. */
   private initializeRequest: JsonRpcRequest | undefined;
+  /** What the upstream answered to initialize. */
+  initializeResult: Record<string, unknown> = {};
   /** Requests wait here while a restarted process is being initialized. */
   private ready: Promise<void> = Promise.resolve();
 
@@ -48,8 +50,8 @@ export class ChannelSession implements UpstreamSession {
   /** Runs the initialize handshake and remembers it for restarts; returns the initialize result. */
   async initialize(request: JsonRpcRequest): Promise<Record<string, unknown>> {
     this.initializeRequest = request;
-    const result = await this.handshake(request);
-    return result;
+    this.initializeResult = await this.handshake(request);
+    return this.initializeResult;
   }
 
   private async handshake(request: JsonRpcRequest): Promise<Record<string, unknown>> {
@@ -154,9 +156,10 @@ export class ChannelSession implements UpstreamSession {
         }
       }
     }
-    const listener = this.listeners.values().next().value;
-    if (listener) {
-      listener.push(inbound);
+    if (this.listeners.size > 0) {
+      // A notification concerns every listener; a request must be answered exactly once.
+      if ('id' in m) this.listeners.values().next().value!.push(inbound);
+      else for (const l of this.listeners) l.push(inbound);
       return;
     }
     const newest = [...this.pending.values()].at(-1);

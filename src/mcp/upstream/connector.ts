@@ -1,12 +1,13 @@
-import type { BackendIR } from '../../ir/types.ts';
+import type { BackendIR, StdioBackendIR } from '../../ir/types.ts';
 import type { JsonRpcRequest } from '../../jsonrpc/message.ts';
 import type { Logger } from '../../telemetry/logger.ts';
-import { FEATURES } from '../protocol.ts';
+import { FEATURES, GATEWAY_INFO, LATEST_PROTOCOL_VERSION } from '../protocol.ts';
 import type { UpstreamSessionRef } from '../session-token.ts';
 import { ChannelRegistry } from './channel-registry.ts';
 import { ChannelSession } from './channel-session.ts';
 import type { HttpPools } from './http-pools.ts';
 import { LegacySseChannel } from './legacy-sse-channel.ts';
+import { SharedSessionView } from './shared-session.ts';
 import { StdioChannel } from './stdio-channel.ts';
 import { StreamableHttpSession } from './streamable-http.ts';
 import { UpstreamError, type Inbound, type UpstreamSession } from './types.ts';
@@ -35,6 +36,8 @@ export class UpstreamConnector {
   private readonly maxMessageBytes: number;
   private readonly logger: Logger;
   private nextId = 0;
+  /** Shared stdio processes, by the configuration that started them. */
+  private readonly shared = new Map<string, Promise<ChannelSession>>();
 
   constructor(pools: HttpPools, channels: ChannelRegistry, maxMessageBytes: number, logger: Logger) {
     this.pools = pools;
@@ -54,15 +57,71 @@ export class UpstreamConnector {
       await session.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
       return { session, ref: { id: sessionId, protocolVersion, features: featuresOf(result) }, result };
     }
+    if (backend.transport === 'stdio' && backend.scope === 'shared') {
+      const shared = await this.sharedSession(backend);
+      const result = shared.initializeResult;
+      return { session: new SharedSessionView(shared), ref: { id: null, protocolVersion: String(result.protocolVersion), features: featuresOf(result) }, result };
+    }
     const session = new ChannelSession(backend.name, await this.connectChannel(backend), backend.timeoutMs, this.logger);
     try {
       const result = await session.initialize(request);
-      this.channels.add(sid, backend.name, session);
+      this.channels.add(sid, backend.name, session, backend.transport === 'stdio' ? backend.idleTimeoutMs : SSE_IDLE_MS);
       return { session, ref: { id: null, protocolVersion: String(result.protocolVersion ?? client.protocolVersion), features: featuresOf(result) }, result };
     } catch (err) {
       await session.end();
       throw err;
     }
+  }
+
+  /**
+   * Starts the shared processes of these backends now ("at start") and stops those no
+   * longer configured (after a reload).
+   */
+  async startShared(backends: Iterable<BackendIR>): Promise<void> {
+    const wanted = new Map<string, StdioBackendIR>();
+    for (const b of backends) if (b.transport === 'stdio' && b.scope === 'shared') wanted.set(sharedKey(b), b);
+    for (const [key, session] of this.shared) {
+      if (wanted.has(key)) continue;
+      this.shared.delete(key);
+      void session.then((s) => s.end(), () => {});
+    }
+    const started = await Promise.allSettled([...wanted.values()].map((b) => this.sharedSession(b)));
+    started.forEach((s, i) => {
+      if (s.status === 'rejected') this.logger.error({ backend: [...wanted.values()][i]!.name, err: (s.reason as Error).message }, 'shared stdio backend did not start; retried on first use');
+    });
+  }
+
+  async stopShared(): Promise<void> {
+    const all = [...this.shared.values()];
+    this.shared.clear();
+    await Promise.allSettled(all.map(async (s) => (await s).end()));
+  }
+
+  /** The backend's shared process, initialized once by the gateway; replaced when it died. */
+  private async sharedSession(backend: StdioBackendIR): Promise<ChannelSession> {
+    const key = sharedKey(backend);
+    const existing = this.shared.get(key);
+    if (existing) {
+      const session = await existing.catch(() => undefined);
+      if (session?.alive) return session;
+      if (this.shared.get(key) === existing) this.shared.delete(key);
+    }
+    let starting = this.shared.get(key);
+    if (!starting) {
+      starting = (async () => {
+        const session = new ChannelSession(backend.name, StdioChannel.spawn(backend, this.maxMessageBytes, this.logger), backend.timeoutMs, this.logger);
+        try {
+          await session.initialize(this.initializeRequest({ protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: GATEWAY_INFO }));
+          return session;
+        } catch (err) {
+          await session.end();
+          throw err;
+        }
+      })();
+      starting.catch(() => this.shared.delete(key));
+      this.shared.set(key, starting);
+    }
+    return starting;
   }
 
   /** The upstream session a token refers to, reopened in this process when it has none. */
@@ -76,6 +135,7 @@ export class UpstreamConnector {
         maxMessageBytes: this.maxMessageBytes,
       });
     }
+    if (backend.transport === 'stdio' && backend.scope === 'shared') return new SharedSessionView(await this.sharedSession(backend));
     const live = this.channels.get(sid, backend.name);
     if (live) return live;
     this.logger.warn({ backend: backend.name, session: sid }, 'reopening an upstream session this process does not hold; upstream state starts afresh');
@@ -101,6 +161,13 @@ export class UpstreamConnector {
       params: { protocolVersion: client.protocolVersion, capabilities: client.capabilities, clientInfo: client.clientInfo },
     };
   }
+}
+
+/** Legacy SSE connections of one client session are closed after this long unused. */
+const SSE_IDLE_MS = 10 * 60_000;
+
+function sharedKey(backend: StdioBackendIR): string {
+  return JSON.stringify(backend);
 }
 
 type ChannelSessionChannel = ConstructorParameters<typeof ChannelSession>[1];

@@ -303,11 +303,12 @@ describe('StdioProcess', () => {
     });
 
     it('6b. SIGKILLs grandchildren that ignore SIGTERM after the child itself exited', async () => {
-      const grandchildScript = `process.on('SIGTERM', () => {}); ${KEEP_ALIVE}`;
+      const grandchildScript = `process.on('SIGTERM', () => {}); console.log('armed'); ${KEEP_ALIVE}`;
       const script = String.raw`
         const { spawn } = require('node:child_process');
-        const grandchild = spawn(process.execPath, ['-e', ${JSON.stringify(grandchildScript)}], { stdio: 'ignore' });
-        setTimeout(() => console.log(String(grandchild.pid)), 200); // let it install its handler
+        const grandchild = spawn(process.execPath, ['-e', ${JSON.stringify(grandchildScript)}], { stdio: ['ignore', 'pipe', 'ignore'] });
+        // Report the pid once the grandchild's SIGTERM handler is installed.
+        grandchild.stdout.once('data', () => console.log(String(grandchild.pid)));
         ${KEEP_ALIVE}
       `;
       const p = makeProcess(script);

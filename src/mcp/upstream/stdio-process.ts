@@ -428,7 +428,7 @@ export class StdioProcess extends EventEmitter<StdioProcessEvents> {
         cwd,
         env: buildChildEnv(this.#opts.env),
         // Own session and process group (pgid = pid), so the whole tree can be signalled at once.
-        detached: false,
+        detached: true,
         stdio: ['pipe', 'pipe', 'pipe'],
         windowsHide: true,
       });
