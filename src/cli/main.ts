@@ -19,13 +19,15 @@ program
   .description('run the gateway from a config file (hot-reloaded on change), or the embedded demo without one')
   .option('-c, --config <file>', 'YAML or JSON config file')
   .option('-p, --port <port>', 'data-plane port for the embedded demo', portNumber)
-  .action(async (opts: { config?: string; port?: number }) => runGateway(opts));
+  .option('--admin-port <port>', 'admin port for the embedded demo', portNumber)
+  .action(async (opts: { config?: string; port?: number; adminPort?: number }) => runGateway(opts));
 
 program
   .command('demo')
   .description('run the gateway in front of the bundled demo MCP servers (what `npm start` does)')
-  .option('-p, --port <port>', 'data-plane port', portNumber)
-  .action(async (opts: { port?: number }) => runGateway(opts));
+  .option('-p, --port <port>', 'data-plane port (0 picks a free one)', portNumber)
+  .option('--admin-port <port>', 'admin port (0 picks a free one)', portNumber)
+  .action(async (opts: { port?: number; adminPort?: number }) => runGateway(opts));
 
 program
   .command('validate')

@@ -6,8 +6,8 @@ import { Gateway } from '../gateway.ts';
 import { createLogger } from '../telemetry/logger.ts';
 
 /** Starts the gateway, prints where to reach it, and stops it in order on SIGTERM or SIGINT. */
-export async function runGateway(opts: { config?: string; port?: number }): Promise<void> {
-  const demo = opts.config ? undefined : await embeddedDefault({ ...(opts.port !== undefined ? { port: opts.port } : {}) });
+export async function runGateway(opts: { config?: string; port?: number; adminPort?: number }): Promise<void> {
+  const demo = opts.config ? undefined : await embeddedDefault({ port: opts.port, adminPort: opts.adminPort });
   let ir;
   try {
     ir = opts.config ? loadConfigFile(opts.config) : loadConfigObject(demo!.config, 'embedded default');

@@ -4,6 +4,8 @@ export interface ConfigIssue {
   message: string;
   line?: number;
   column?: number;
+  /** Locate the key rather than its value (an unknown field). */
+  atKey?: boolean;
 }
 
 export function formatPath(path: ReadonlyArray<string | number>): string {

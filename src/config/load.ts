@@ -25,13 +25,14 @@ export function loadConfigFile(file: string, options: LoadOptions = {}): Gateway
 
 export function loadConfigText(text: string, file: string, options: LoadOptions = {}): GatewayIR {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
       doc.errors.map((e) => {
         const pos = e.linePos?.[0];
-        return { path: [], message: e.message.split('\n')[0]!, ...(pos ? { line: pos.line, column: pos.col } : {}) };
+        const message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+        return { path: [], message, ...(pos ? { line: pos.line, column: pos.col } : {}) };
       }),
     );
   }
@@ -56,7 +57,7 @@ function validate(value: unknown, file: string, issues: ConfigIssue[]): GatewayI
     for (const issue of parsed.error.issues) {
       const unknownKeys = issue.code === 'unrecognized_keys' ? issue.keys : [];
       if (unknownKeys.length > 0) {
-        for (const key of unknownKeys) issues.push({ path: [...issue.path, key] as Array<string | number>, message: `unknown field "${key}"` });
+        for (const key of unknownKeys) issues.push({ path: [...issue.path, key] as Array<string | number>, message: `unknown field "${key}"`, atKey: true });
       } else {
         issues.push({ path: issue.path as Array<string | number>, message: issue.message });
       }
@@ -73,7 +74,7 @@ function validate(value: unknown, file: string, issues: ConfigIssue[]): GatewayI
 function locate(issue: ConfigIssue, doc: Document, lineCounter: LineCounter): ConfigIssue {
   if (issue.line !== undefined) return issue;
   for (let depth = issue.path.length; depth >= 0; depth--) {
-    const node = nodeAt(doc, issue.path.slice(0, depth));
+    const node = nodeAt(doc, issue.path.slice(0, depth), issue.atKey === true && depth === issue.path.length);
     if (node?.range) {
       const pos = lineCounter.linePos(node.range[0]);
       return { ...issue, line: pos.line, column: pos.col };
@@ -82,14 +83,14 @@ function locate(issue: ConfigIssue, doc: Document, lineCounter: LineCounter): Co
   return issue;
 }
 
-function nodeAt(doc: Document, path: ReadonlyArray<string | number>): { range?: [number, number, number] | null } | undefined {
+function nodeAt(doc: Document, path: ReadonlyArray<string | number>, key: boolean): { range?: [number, number, number] | null } | undefined {
   if (path.length === 0) return doc.contents ?? undefined;
   const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
   const last = path[path.length - 1]!;
   if (isMap(parent)) {
-    // Point at the key for an unknown field, at the value otherwise.
     const pair = parent.items.find((p) => (p.key as { value?: unknown } | null)?.value === last);
-    return (pair?.value as { range?: [number, number, number] } | null) ?? (pair?.key as { range?: [number, number, number] } | null) ?? undefined;
+    type Ranged = { range?: [number, number, number] } | null | undefined;
+    return ((key ? pair?.key : pair?.value) as Ranged) ?? (pair?.key as Ranged) ?? undefined;
   }
   if (isSeq(parent) && typeof last === 'number') return (parent.items[last] as { range?: [number, number, number] } | undefined) ?? undefined;
   return undefined;

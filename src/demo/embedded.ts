@@ -14,7 +14,7 @@ export interface EmbeddedDefault {
  * The configuration `npm start` runs: the gateway in front of two bundled demo servers,
  * one over streamable HTTP (in this process) and one over stdio (a child process).
  */
-export async function embeddedDefault(options: { host?: string; port?: number; adminPort?: number } = {}): Promise<EmbeddedDefault> {
+export async function embeddedDefault(options: { host?: string; port?: number | undefined; adminPort?: number | undefined } = {}): Promise<EmbeddedDefault> {
   const utility = await startUtilityServer({ host: '127.0.0.1', port: 0 });
   return {
     config: {

@@ -42,7 +42,6 @@ function makeProcess(script: string, overrides: Partial<StdioProcessOptions> = {
     logger: memoryLogger().logger,
     ...overrides,
   });
-  // Terminal failures are asserted where expected; elsewhere they must not go unnoticed.
   live.push(p);
   return p;
 }

@@ -64,6 +64,8 @@ const BACKOFF_JITTER = 0.2;
 const STDIO_CLOSE_WAIT_MS = 500;
 /** Poll interval while waiting for the rest of a process group to go away during stop(). */
 const GROUP_POLL_MS = 50;
+/** After SIGKILL, how long stop() waits for the group to disappear (a process in uninterruptible I/O may linger). */
+const SIGKILL_WAIT_MS = 1000;
 
 /**
  * Environment variables inherited from the gateway. Everything else is withheld on purpose: the
@@ -394,7 +396,9 @@ export class StdioProcess extends EventEmitter<StdioProcessEvents> {
       this.#restartTimer = undefined;
     }
     const gen = this.#gen;
-    this.#stopPromise = gen ? this.#terminate(gen, graceMs) : Promise.resolve();
+    // Clamp: setTimeout treats NaN, Infinity and values above 2^31-1 as 1 ms.
+    const grace = Number.isFinite(graceMs) ? Math.min(Math.max(0, graceMs), 2 ** 31 - 1) : 2 ** 31 - 1;
+    this.#stopPromise = gen ? this.#terminate(gen, grace) : Promise.resolve();
     if (this.#state !== 'failed') this.#state = 'stopped';
     return this.#stopPromise;
   }
@@ -415,6 +419,11 @@ export class StdioProcess extends EventEmitter<StdioProcessEvents> {
     if (!gen.exited || (liveGroups.has(gen.pid) && groupHasLiveMembers(gen.pid))) {
       this.#log.warn({ pid: gen.pid, graceMs }, 'stdio backend did not exit after SIGTERM; sending SIGKILL');
       signalGroup(gen.pid, 'SIGKILL');
+      // SIGKILL is delivered asynchronously: wait (bounded) until the group is really gone.
+      const killDeadline = Date.now() + SIGKILL_WAIT_MS;
+      while (liveGroups.has(gen.pid) && Date.now() < killDeadline && groupHasLiveMembers(gen.pid)) {
+        await sleep(10);
+      }
     }
     await gen.done;
     liveGroups.delete(gen.pid);
