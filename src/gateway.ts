@@ -96,6 +96,7 @@ export class Gateway {
     if (this.draining) return;
     this.draining = true;
     const grace = this.snapshot.ir.limits.shutdownGraceMs;
+    this.endpoint.closeStreams();
     await Promise.allSettled([...this.listeners.values()].map(({ listener }) => listener.close(grace)));
     this.listeners.clear();
     await this.admin?.close(0);

@@ -42,9 +42,16 @@ export class McpEndpoint {
   private readonly deps: EndpointDeps;
   /** Requests in flight per session, so a client's cancel reaches the upstream that owns it. */
   private readonly inFlight = new Map<string, string>();
+  /** Ends server streams at shutdown: they never finish on their own, clients reconnect elsewhere. */
+  private readonly shutdown = new AbortController();
 
   constructor(deps: EndpointDeps) {
     this.deps = deps;
+  }
+
+  /** Ends every open GET stream; requests in progress are left to drain. */
+  closeStreams(): void {
+    this.shutdown.abort();
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
@@ -165,8 +172,10 @@ export class McpEndpoint {
   private async get(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
     if (!(req.headers.accept ?? '').includes('text/event-stream')) throw new HttpError(406, 'Accept must include text/event-stream');
     const ctx = await this.session(req, route, config);
+    if (this.shutdown.signal.aborted) throw new HttpError(503, 'the gateway is shutting down');
     const controller = new AbortController();
     res.on('close', () => controller.abort());
+    this.shutdown.signal.addEventListener('abort', () => controller.abort(), { once: true, signal: controller.signal });
     const sse = new SseWriter(res, {}, KEEP_ALIVE_MS);
     const backends = [...route.backendNames].filter((b) => ctx.ref(b));
     await Promise.allSettled(
