@@ -11,6 +11,8 @@ import { ChannelRegistry } from './mcp/upstream/channel-registry.ts';
 import { UpstreamConnector } from './mcp/upstream/connector.ts';
 import { HttpPools } from './mcp/upstream/http-pools.ts';
 import { MemorySessionStore } from './state/memory-session-store.ts';
+import type { EventStore } from './state/event-store.ts';
+import { MemoryEventStore } from './state/memory-event-store.ts';
 import type { SessionStore } from './state/session-store.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { killAllStdioProcessesSync } from './mcp/upstream/stdio-process.ts';
@@ -37,6 +39,7 @@ export class Gateway {
   private readonly channels = new ChannelRegistry(MAX_CHANNEL_SESSIONS);
   private readonly connector: UpstreamConnector;
   private readonly store: SessionStore = new MemorySessionStore();
+  private readonly events: EventStore = new MemoryEventStore({ maxEventsPerStream: 1_000, ttlMs: 5 * 60_000 });
   private readonly endpoint: McpEndpoint;
   private readonly listeners = new Map<string, { listener: Listener; ir: ListenerIR }>();
   private admin: Listener | undefined;
@@ -46,7 +49,7 @@ export class Gateway {
     this.logger = logger;
     this.snapshot = compileSnapshot(ir);
     this.connector = new UpstreamConnector(this.pools, this.channels, ir.limits.maxLineBytes, logger);
-    this.endpoint = new McpEndpoint({ connector: this.connector, store: this.store, logger });
+    this.endpoint = new McpEndpoint({ connector: this.connector, store: this.store, events: this.events, logger });
   }
 
   get config(): GatewayIR {
@@ -104,6 +107,7 @@ export class Gateway {
     await this.connector.stopShared();
     await this.pools.close();
     await this.store.close();
+    await this.events.close();
     killAllStdioProcessesSync();
   }
 

@@ -12,11 +12,9 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Prom
 export class Listener {
   readonly name: string;
   private readonly server: Server;
-  private readonly logger: Logger;
 
   constructor(name: string, handler: RequestHandler, logger: Logger) {
     this.name = name;
-    this.logger = logger;
     this.server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
       handler(req, res).catch((err: unknown) => respondError(res, err, logger));
     });

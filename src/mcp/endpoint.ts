@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody } from '../http/body.ts';
 import { HttpError } from '../http/errors.ts';
@@ -5,6 +6,7 @@ import { SseWriter } from '../http/sse.ts';
 import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
 import type { JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../jsonrpc/message.ts';
 import { parseMessage } from '../jsonrpc/parse.ts';
+import { parseEventId, type EventStore } from '../state/event-store.ts';
 import type { SessionStore } from '../state/session-store.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { initializeSession } from './initialize.ts';
@@ -20,6 +22,7 @@ import { UpstreamError, type Inbound } from './upstream/types.ts';
 export interface EndpointDeps {
   readonly connector: UpstreamConnector;
   readonly store: SessionStore;
+  readonly events: EventStore;
   readonly logger: Logger;
 }
 
@@ -41,7 +44,7 @@ const KEEP_ALIVE_MS = 15_000;
 export class McpEndpoint {
   private readonly deps: EndpointDeps;
   /** Requests in flight per session, so a client's cancel reaches the upstream that owns it. */
-  private readonly inFlight = new Map<string, string>();
+  private readonly inFlight = new Map<string, { backend: string; controller: AbortController }>();
   /** Ends server streams at shutdown: they never finish on their own, clients reconnect elsewhere. */
   private readonly shutdown = new AbortController();
 
@@ -92,8 +95,9 @@ export class McpEndpoint {
       await this.notify(ctx, message);
       return accepted(res);
     }
+    // A dropped connection is not a cancellation (the client may resume the stream): only
+    // notifications/cancelled stops the upstream work.
     const controller = new AbortController();
-    res.on('close', () => controller.abort());
     let reply: Reply;
     try {
       const handler = METHODS.get(message.method);
@@ -103,12 +107,60 @@ export class McpEndpoint {
       return sendJson(res, 200, toErrorResponse(message.id, err, ctx.logger));
     }
     if (reply.kind === 'result') return sendJson(res, 200, { jsonrpc: '2.0', id: message.id, result: reply.result });
-    const key = `${ctx.sid}\u0000${JSON.stringify(message.id)}`;
-    this.inFlight.set(key, reply.backend);
+    const key = inFlightKey(ctx.sid, message.id);
+    this.inFlight.set(key, { backend: reply.backend, controller });
     try {
-      await writeForwarded(res, message.id, reply, acceptsSse, ctx.logger);
+      await this.writeForwarded(res, ctx, message.id, reply, acceptsSse, controller.signal);
     } finally {
       this.inFlight.delete(key);
+    }
+  }
+
+  /**
+   * Passes an upstream's reply on. A reply that is just the response goes back as JSON;
+   * anything streamed before it (progress, logging, server requests) makes it an SSE stream
+   * whose events are kept for resumption, and which is read to its end even if the client
+   * dropped, so that a client resuming with Last-Event-ID (on any replica) gets all of it.
+   */
+  private async writeForwarded(res: ServerResponse, ctx: SessionContext, id: JsonRpcId, reply: Extract<Reply, { kind: 'forward' }>, acceptsSse: boolean, cancelled: AbortSignal): Promise<void> {
+    const events = this.deps.events;
+    let sse: SseWriter | undefined;
+    let stream = '';
+    const emit = async (data: string): Promise<void> => {
+      const eventId = await events.append(ctx.sid, stream, data);
+      if (sse!.open) sse!.message(data, eventId);
+    };
+    try {
+      for await (const inbound of reply.messages) {
+        const m = inbound.message;
+        if (!('method' in m) && m.id === id) {
+          const raw = reply.mapResult && 'result' in m ? JSON.stringify({ ...m, result: reply.mapResult(m.result) }) : inbound.raw;
+          if (sse) await emit(raw);
+          else sendRaw(res, 200, raw);
+          return;
+        }
+        const out = downstreamForm(ctx, reply.backend, inbound);
+        if (!out || !acceptsSse) continue;
+        if (!sse) {
+          stream = newStreamId('p');
+          sse = new SseWriter(res, {}, KEEP_ALIVE_MS);
+        }
+        await emit(out);
+      }
+      throw new UpstreamError(reply.backend, 'protocol', 'stream ended without a response');
+    } catch (err) {
+      // A request the client cancelled gets no response at all.
+      if (cancelled.aborted) return;
+      const failure = JSON.stringify(toErrorResponse(id, err, ctx.logger));
+      if (sse) await emit(failure).catch(() => {});
+      else if (!res.headersSent) sendRaw(res, 200, failure);
+    } finally {
+      if (sse) {
+        sse.end();
+        await events.finish(ctx.sid, stream).catch(() => {});
+      } else if (!res.headersSent) {
+        res.writeHead(202).end();
+      }
     }
   }
 
@@ -147,9 +199,10 @@ export class McpEndpoint {
         // Each upstream got its own at initialize.
         return;
       case 'notifications/cancelled': {
-        const requestId = message.params?.requestId as JsonRpcId | undefined;
-        const backend = this.inFlight.get(`${ctx.sid}\u0000${JSON.stringify(requestId)}`);
-        if (backend) await sendQuietly(ctx, backend, message);
+        const flight = this.inFlight.get(inFlightKey(ctx.sid, message.params?.requestId as JsonRpcId));
+        if (!flight) return;
+        await sendQuietly(ctx, flight.backend, message);
+        flight.controller.abort();
         return;
       }
       default:
@@ -168,7 +221,12 @@ export class McpEndpoint {
     await sendQuietly(ctx, origin.backend, { ...message, id: origin.id });
   }
 
-  /** The session's server stream: every upstream's GET stream, merged. */
+  /**
+   * The session's server stream: every upstream's GET stream, merged, its events kept for
+   * resumption. With Last-Event-ID it first replays what the client missed on that stream:
+   * a POST's stream is replayed to its end (the response) and then closed; a server stream
+   * is replayed and then followed by live events.
+   */
   private async get(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
     if (!(req.headers.accept ?? '').includes('text/event-stream')) throw new HttpError(406, 'Accept must include text/event-stream');
     const ctx = await this.session(req, route, config);
@@ -176,7 +234,17 @@ export class McpEndpoint {
     const controller = new AbortController();
     res.on('close', () => controller.abort());
     this.shutdown.signal.addEventListener('abort', () => controller.abort(), { once: true, signal: controller.signal });
+    const lastEventId = req.headers['last-event-id'];
+    const replay = typeof lastEventId === 'string' ? await this.deps.events.resume(ctx.sid, lastEventId, controller.signal) : undefined;
     const sse = new SseWriter(res, {}, KEEP_ALIVE_MS);
+    if (replay) {
+      for await (const e of replay) if (sse.open) sse.message(e.data, e.id);
+      if (parseEventId(lastEventId as string)!.stream.startsWith('p')) {
+        sse.end();
+        return;
+      }
+    }
+    const stream = newStreamId('g');
     const backends = [...route.backendNames].filter((b) => ctx.ref(b));
     await Promise.allSettled(
       backends.map(async (backend) => {
@@ -184,17 +252,18 @@ export class McpEndpoint {
           const session = await ctx.upstream(backend);
           for await (const inbound of session.listen(controller.signal)) {
             if (!sse.open) break;
-            const out = downstreamForm(backend, inbound);
-            if (out) sse.message(out);
+            const out = downstreamForm(ctx, backend, inbound);
+            if (out) sse.message(out, await this.deps.events.append(ctx.sid, stream, out));
           }
         } catch (err) {
           if (!controller.signal.aborted) ctx.logger.warn({ backend, err: (err as Error).message }, 'upstream server stream failed');
         }
       }),
     );
-    // Every upstream stream ended: keep the downstream stream open (keep-alives) until the client leaves.
+    // Every upstream stream ended: keep the downstream one open (keep-alives) until the client leaves.
     if (!controller.signal.aborted) await new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
     sse.end();
+    await this.deps.events.finish(ctx.sid, stream).catch(() => {});
   }
 
   private async delete(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
@@ -206,49 +275,31 @@ export class McpEndpoint {
 }
 
 /**
- * Passes an upstream's reply on. A reply that is just the response goes back as JSON;
- * anything streamed before it (progress, logging, server requests) makes it an SSE stream.
+ * An upstream message as the client must see it: server requests get backend-scoped ids,
+ * resource URIs their downstream names, and a changed list drops the session's name index.
  */
-async function writeForwarded(res: ServerResponse, id: JsonRpcId, reply: Extract<Reply, { kind: 'forward' }>, acceptsSse: boolean, logger: Logger): Promise<void> {
-  let sse: SseWriter | undefined;
-  try {
-    for await (const inbound of reply.messages) {
-      const m = inbound.message;
-      if (!('method' in m) && m.id === id) {
-        const raw = reply.mapResult && 'result' in m ? JSON.stringify({ ...m, result: reply.mapResult(m.result) }) : inbound.raw;
-        if (sse) {
-          sse.message(raw);
-          sse.end();
-        } else {
-          sendRaw(res, 200, raw);
-        }
-        return;
-      }
-      const out = downstreamForm(reply.backend, inbound);
-      if (!out) continue;
-      if (!acceptsSse) continue;
-      sse ??= new SseWriter(res, {});
-      if (!sse.open) return;
-      sse.message(out);
-    }
-    throw new UpstreamError(reply.backend, 'protocol', 'stream ended without a response');
-  } catch (err) {
-    const failure = JSON.stringify(toErrorResponse(id, err, logger));
-    if (sse) {
-      if (sse.open) sse.message(failure);
-      sse.end();
-    } else if (!res.headersSent) {
-      sendRaw(res, 200, failure);
-    }
-  }
-}
-
-/** An upstream message as the client must see it: server requests get backend-scoped ids. */
-function downstreamForm(backend: string, inbound: Inbound): string | undefined {
+function downstreamForm(ctx: SessionContext, backend: string, inbound: Inbound): string | undefined {
   const m = inbound.message;
   if ('method' in m) {
     if ('id' in m) return JSON.stringify({ ...m, id: toDownstreamId(backend, m.id) });
-    return inbound.raw;
+    switch (m.method) {
+      case 'notifications/resources/updated': {
+        const uri = m.params?.uri;
+        if (typeof uri !== 'string' || ctx.route.naming.mode === 'never') return inbound.raw;
+        return JSON.stringify({ ...m, params: { ...m.params, uri: ctx.route.naming.prefixed(backend, uri) } });
+      }
+      case 'notifications/tools/list_changed':
+        ctx.route.indexes.forget(ctx.sid, 'tools');
+        return inbound.raw;
+      case 'notifications/prompts/list_changed':
+        ctx.route.indexes.forget(ctx.sid, 'prompts');
+        return inbound.raw;
+      case 'notifications/resources/list_changed':
+        ctx.route.indexes.forget(ctx.sid, 'resources');
+        return inbound.raw;
+      default:
+        return inbound.raw;
+    }
   }
   // A response on a server stream answers nothing the client sent.
   return undefined;
@@ -270,6 +321,15 @@ export function toErrorResponse(id: JsonRpcId | null, err: unknown, logger: Logg
   }
   logger.error({ err }, 'unexpected error handling a request');
   return new JsonRpcError(ErrorCode.InternalError, 'Internal error').toResponse(id);
+}
+
+function inFlightKey(sid: string, id: JsonRpcId | undefined): string {
+  return `${sid}\u0000${JSON.stringify(id)}`;
+}
+
+/** A stream id, unique within its session: "p…" for a POST's stream, "g…" for a server stream. */
+function newStreamId(kind: 'p' | 'g'): string {
+  return `${kind}${randomBytes(9).toString('base64url')}`;
 }
 
 function accepted(res: ServerResponse): void {

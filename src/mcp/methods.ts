@@ -26,8 +26,7 @@ export type MethodHandler = (ctx: SessionContext, request: JsonRpcRequest, signa
 const result = (r: Record<string, unknown>): Reply => ({ kind: 'result', result: r });
 
 async function forward(ctx: SessionContext, request: JsonRpcRequest, target: Target, params: Record<string, unknown>, signal: AbortSignal, mapResult?: ResultMapper): Promise<Reply> {
-  const session = await ctx.upstream(target.backend);
-  const messages = session.request({ jsonrpc: '2.0', id: request.id, method: request.method, params }, signal);
+  const messages = ctx.exchange(target.backend, { jsonrpc: '2.0', id: request.id, method: request.method, params }, signal);
   return mapResult ? { kind: 'forward', backend: target.backend, messages, mapResult } : { kind: 'forward', backend: target.backend, messages };
 }
 
@@ -72,7 +71,7 @@ const complete: MethodHandler = async (ctx, request, signal) => {
 
 const setLogLevel: MethodHandler = async (ctx, request, signal) => {
   const backends = ctx.backendsWith('logging');
-  const settled = await Promise.allSettled(backends.map(async (b) => call(await ctx.upstream(b), 'logging/setLevel', request.params, signal)));
+  const settled = await Promise.allSettled(backends.map((b) => call(ctx, b, 'logging/setLevel', request.params, signal)));
   settled.forEach((s, i) => {
     if (s.status === 'rejected') ctx.logger.warn({ backend: backends[i], err: (s.reason as Error).message }, 'logging/setLevel failed for a backend');
   });

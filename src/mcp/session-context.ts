@@ -4,7 +4,9 @@ import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
 import type { RouteRuntime } from './route-runtime.ts';
 import type { SessionState, UpstreamSessionRef } from './session-token.ts';
 import type { UpstreamConnector } from './upstream/connector.ts';
-import type { UpstreamSession } from './upstream/types.ts';
+import type { JsonRpcRequest } from '../jsonrpc/message.ts';
+import { isSafeToRetry } from './recovery.ts';
+import { UpstreamError, type Inbound, type UpstreamSession } from './upstream/types.ts';
 
 /**
  * One request's view of its downstream session: the route snapshot it started with, the
@@ -70,6 +72,45 @@ export class SessionContext {
     const names = [...this.route.backendNames].filter((b) => this.ref(b));
     const settled = await Promise.allSettled(names.map((b) => this.upstream(b)));
     return settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  }
+
+  /**
+   * Sends a request to a backend on this session. When the upstream says the session it
+   * issued is gone (404/400, a process that was replaced), a new upstream session is opened
+   * and remembered; the request is sent again only if that is safe, and otherwise fails
+   * with an error saying so: never a success for work that was not done.
+   */
+  async *exchange(backend: string, request: JsonRpcRequest, signal?: AbortSignal): AsyncIterableIterator<Inbound> {
+    const session = await this.upstream(backend);
+    let answered = false;
+    try {
+      for await (const inbound of session.request(request, signal)) {
+        answered = true;
+        yield inbound;
+      }
+      return;
+    } catch (err) {
+      if (answered || !(err instanceof UpstreamError) || err.kind !== 'expired') throw err;
+    }
+    const fresh = await this.reopen(backend);
+    if (!(await isSafeToRetry(request, fresh, signal))) {
+      throw new JsonRpcError(
+        ErrorCode.UpstreamUnavailable,
+        `backend "${backend}" ended its session (upstream session expired); ${request.method} was not retried because repeating it may not be safe. A new upstream session is open: retry if that is what you want`,
+        { backend, reason: 'upstream_session_expired' },
+      );
+    }
+    this.logger.info({ backend, session: this.sid, method: request.method }, 'upstream session expired; retried on a new one');
+    yield* fresh.request(request, signal);
+  }
+
+  /** Opens a new upstream session in place of one that expired, for this and later requests. */
+  private async reopen(backend: string): Promise<UpstreamSession> {
+    const ir = this.route.backends.get(backend)!;
+    const opened = await this.connector.open(ir, this.sid, { protocolVersion: this.state.protocolVersion, ...this.state.client });
+    await this.store.setUpstream(this.sid, backend, opened.ref, this.ttlMs);
+    this.resumed.set(backend, Promise.resolve(opened.session));
+    return opened.session;
   }
 
   private async resolve(backend: string): Promise<UpstreamSession> {

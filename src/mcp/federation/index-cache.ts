@@ -29,6 +29,10 @@ export class IndexCache {
     return hit;
   }
 
+  forget(sid: string, namespace: string): void {
+    this.entries.delete(`${sid}/${namespace}`);
+  }
+
   set(sid: string, namespace: string, index: NameIndex): void {
     const key = `${sid}/${namespace}`;
     this.entries.delete(key);

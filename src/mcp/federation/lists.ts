@@ -116,10 +116,9 @@ async function fetchFromAll(ctx: SessionContext, kind: ListKind, backends: strin
 }
 
 async function fetchPage(ctx: SessionContext, kind: ListKind, backend: string, cursor: string | undefined, signal?: AbortSignal): Promise<BackendPage> {
-  const session = await ctx.upstream(backend);
   let result: Record<string, unknown>;
   try {
-    result = await call(session, kind.method, cursor === undefined ? undefined : { cursor }, signal);
+    result = await call(ctx, backend, kind.method, cursor === undefined ? undefined : { cursor }, signal);
   } catch (err) {
     // A server without this list answers "method not found": it simply has none.
     if (err instanceof JsonRpcError && err.code === ErrorCode.MethodNotFound) return { backend, items: [], nextCursor: undefined };

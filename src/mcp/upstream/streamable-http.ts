@@ -43,8 +43,16 @@ export class StreamableHttpSession implements UpstreamSession {
   }
 
   async *request(request: JsonRpcRequest, signal?: AbortSignal): AsyncIterableIterator<Inbound> {
-    const res = await this.post(request, signal);
-    yield* this.replies(res);
+    try {
+      const res = await this.post(request, signal);
+      yield* this.replies(res);
+    } catch (err) {
+      // The upstream may still be working on it: tell it to stop.
+      if (err instanceof UpstreamError && err.kind === 'timeout') {
+        this.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: request.id, reason: 'timeout' } }).catch(() => {});
+      }
+      throw err;
+    }
   }
 
   async send(message: JsonRpcNotification | JsonRpcResponse): Promise<void> {

@@ -1,0 +1,50 @@
+/**
+ * The gateway under test, alone in its process, in front of one streamable-HTTP upstream.
+ *
+ * Run: node bench/gateway-process.ts --upstream http://127.0.0.1:PORT/mcp [--log-level warn]
+ * Prints `{"ready":true,"url":"http://127.0.0.1:PORT/mcp"}` on stdout once it listens, answers
+ * CPU/memory probes over IPC, and stops cleanly on SIGTERM/SIGINT (so `--cpu-prof` can write
+ * its profile on exit).
+ */
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { loadConfigObject } from '../src/config/load.ts';
+import { Gateway } from '../src/gateway.ts';
+import { createLogger, silentLogger, type LogLevel } from '../src/telemetry/logger.ts';
+import { announce, serveProcessStats } from './proc-stats.ts';
+
+const { values } = parseArgs({
+  options: { upstream: { type: 'string' }, 'log-level': { type: 'string', default: 'silent' } },
+});
+if (!values.upstream) {
+  process.stderr.write('usage: node bench/gateway-process.ts --upstream URL [--log-level warn]\n');
+  process.exit(2);
+}
+const level = values['log-level'] as LogLevel;
+
+const ir = loadConfigObject(
+  {
+    listeners: [{ name: 'bench', host: '127.0.0.1', port: 0, routes: [{ name: 'mcp', path: '/mcp', backends: ['echo'] }] }],
+    backends: [{ name: 'echo', transport: 'streamable-http', url: values.upstream }],
+    admin: { enabled: false },
+    logging: { level },
+  },
+  'bench',
+);
+// stdout is the ready line's; gateway logs, when asked for, go to stderr.
+const logger = level === 'silent' ? silentLogger : createLogger(level, pino.destination(2));
+const gateway = new Gateway(ir, logger);
+await gateway.start();
+
+let stopping: Promise<void> | undefined;
+const stop = (): Promise<void> =>
+  (stopping ??= gateway
+    .stop()
+    .catch((err: unknown) => process.stderr.write(`[gateway] stop failed: ${(err as Error).message}\n`))
+    .then(() => process.exit(0)));
+serveProcessStats(() => void stop());
+process.once('SIGTERM', () => void stop());
+process.once('SIGINT', () => void stop());
+
+const port = gateway.addresses().get('bench')!.port;
+announce({ url: `http://127.0.0.1:${port}/mcp` });

@@ -1,0 +1,108 @@
+/**
+ * The bench's upstream: an MCP server over streamable HTTP (stateful sessions, SDK defaults,
+ * so replies to POST are SSE streams) with one tool, `echo {text}`, that returns the text.
+ *
+ * Run: node bench/upstream.ts [--port 0] [--json-response]
+ * Prints `{"ready":true,"url":"http://127.0.0.1:PORT/mcp"}` on stdout once it listens. Under
+ * the bench runner it also answers CPU/memory probes over IPC (see proc-stats.ts).
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import * as z from 'zod';
+import { announce, serveProcessStats } from './proc-stats.ts';
+
+const PATH = '/mcp';
+
+function createEchoServer(): McpServer {
+  const server = new McpServer({ name: 'echo', version: '0.1.0' });
+  server.registerTool(
+    'echo',
+    { description: 'Returns the text it is given.', inputSchema: { text: z.string() } },
+    ({ text }) => ({ content: [{ type: 'text', text }] }),
+  );
+  return server;
+}
+
+function fail(res: ServerResponse, status: number, message: string): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id: null }));
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+}
+
+export async function startUpstream(options: { port?: number; jsonResponse?: boolean } = {}): Promise<{ url: string; close(): Promise<void> }> {
+  const sessions = new Map<string, StreamableHTTPServerTransport>();
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if ((req.url ?? '/').split('?')[0] !== PATH) return fail(res, 404, 'Not found');
+    let body: unknown;
+    if (req.method === 'POST') {
+      try {
+        body = await readJson(req);
+      } catch {
+        return fail(res, 400, 'Parse error');
+      }
+    }
+    const sid = req.headers['mcp-session-id'];
+    if (typeof sid === 'string') {
+      const transport = sessions.get(sid);
+      if (!transport) return fail(res, 404, 'Session not found');
+      return transport.handleRequest(req, res, body);
+    }
+    if (req.method !== 'POST' || !isInitializeRequest(body)) return fail(res, 400, 'Mcp-Session-Id header is required');
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      enableJsonResponse: options.jsonResponse ?? false,
+      onsessioninitialized: (id) => void sessions.set(id, transport),
+    });
+    transport.onclose = () => {
+      if (transport.sessionId) sessions.delete(transport.sessionId);
+    };
+    await createEchoServer().connect(transport);
+    await transport.handleRequest(req, res, body);
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      process.stderr.write(`[upstream] ${err instanceof Error ? err.message : String(err)}\n`);
+      fail(res, 500, 'Internal error');
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}${PATH}`,
+    async close() {
+      await Promise.allSettled([...sessions.values()].map((t) => t.close()));
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { port: { type: 'string', default: '0' }, 'json-response': { type: 'boolean', default: false } } });
+  const upstream = await startUpstream({ port: Number(values.port), jsonResponse: values['json-response'] });
+  const stop = async (): Promise<void> => {
+    await upstream.close();
+    process.exit(0);
+  };
+  serveProcessStats(() => void stop());
+  process.once('SIGTERM', () => void stop());
+  process.once('SIGINT', () => void stop());
+  announce({ url: upstream.url });
+}

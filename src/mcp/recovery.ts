@@ -1,0 +1,47 @@
+import type { JsonRpcRequest } from '../jsonrpc/message.ts';
+import { internalRequest, resultOf } from './federation/exchange.ts';
+import type { UpstreamSession } from './upstream/types.ts';
+
+/** Methods whose repetition changes nothing on the server. */
+const SAFE_METHODS: ReadonlySet<string> = new Set([
+  'ping',
+  'tools/list',
+  'prompts/list',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'prompts/get',
+  'completion/complete',
+  'logging/setLevel',
+  'tasks/get',
+  'tasks/list',
+]);
+
+const MAX_TOOL_PAGES = 20;
+
+/**
+ * Whether a request may be sent again on a fresh upstream session after the old one
+ * expired: reads and lists always; a tool call only when the server annotates the tool
+ * read-only or idempotent (asked of the fresh session itself, since it is the authority now).
+ */
+export async function isSafeToRetry(request: JsonRpcRequest, fresh: UpstreamSession, signal?: AbortSignal): Promise<boolean> {
+  if (SAFE_METHODS.has(request.method)) return true;
+  if (request.method !== 'tools/call') return false;
+  const name = request.params?.name;
+  let cursor: unknown;
+  for (let page = 0; page < MAX_TOOL_PAGES; page++) {
+    const list = internalRequest('tools/list', cursor === undefined ? undefined : { cursor });
+    const result = await resultOf(fresh.backend, list, fresh.request(list, signal));
+    const tools = Array.isArray(result.tools) ? (result.tools as Array<Record<string, unknown>>) : [];
+    const tool = tools.find((t) => t.name === name);
+    if (tool) {
+      const annotations = (tool.annotations ?? {}) as Record<string, unknown>;
+      return annotations.readOnlyHint === true || annotations.idempotentHint === true;
+    }
+    cursor = result.nextCursor;
+    if (typeof cursor !== 'string' || cursor.length === 0) return false;
+  }
+  return false;
+}
