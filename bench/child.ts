@@ -124,9 +124,34 @@ export class Child {
     this.proc.send(message as object);
   }
 
-  onMessage(handler: (message: unknown) => void): () => void {
-    this.messageHandlers.add(handler);
-    return () => this.messageHandlers.delete(handler);
+  /** The next IPC message of the given type; rejects if the child exits first or takes too long. */
+  waitMessage(type: string, timeoutMs: number): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
+        reject(new ChildExited(this.label, this.proc.exitCode, this.proc.signalCode, this.stderrTail));
+        return;
+      }
+      const done = (): void => {
+        clearTimeout(timer);
+        this.messageHandlers.delete(handler);
+        this.proc.off('exit', onExit);
+      };
+      const handler = (message: unknown): void => {
+        if ((message as { type?: unknown } | null)?.type !== type) return;
+        done();
+        resolve(message as Record<string, unknown>);
+      };
+      const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+        done();
+        reject(new ChildExited(this.label, code, signal, this.stderrTail));
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`${this.label}: no '${type}' message within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.messageHandlers.add(handler);
+      this.proc.once('exit', onExit);
+    });
   }
 
   /** SIGTERM, then SIGKILL after `graceMs` if the child is still there. */
@@ -143,6 +168,17 @@ export class ChildExited extends Error {
   constructor(label: string, code: number | null, signal: NodeJS.Signals | null, stderr: string) {
     super(`${label} exited (${signal ?? `code ${code}`})${stderr ? `; stderr:\n${stderr}` : ''}`);
   }
+}
+
+/** SIGTERM to every child still alive, SIGKILL to those still there after `graceMs`. */
+export async function stopAllChildren(graceMs: number): Promise<void> {
+  const procs = [...live];
+  for (const proc of procs) proc.kill('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (procs.some((p) => p.exitCode === null && p.signalCode === null) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  killAllChildren();
 }
 
 /** Kills every child still alive, without waiting: safe from an 'exit' handler. */

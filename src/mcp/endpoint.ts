@@ -14,6 +14,7 @@ import { METHODS, type Reply } from './methods.ts';
 import { DEFAULT_NEGOTIATED_VERSION, isSupportedVersion } from './protocol.ts';
 import type { RouteRuntime } from './route-runtime.ts';
 import { fromDownstreamId, toDownstreamId } from './server-request-ids.ts';
+import { mapTaskIds } from './tasks.ts';
 import { SessionContext } from './session-context.ts';
 import { openSession, sealSession } from './session-token.ts';
 import type { UpstreamConnector } from './upstream/connector.ts';
@@ -288,6 +289,8 @@ function downstreamForm(ctx: SessionContext, backend: string, inbound: Inbound):
         if (typeof uri !== 'string' || ctx.route.naming.mode === 'never') return inbound.raw;
         return JSON.stringify({ ...m, params: { ...m.params, uri: ctx.route.naming.prefixed(backend, uri) } });
       }
+      case 'notifications/tasks/status':
+        return JSON.stringify({ ...m, params: mapTaskIds(ctx.route.naming, backend, m.params ?? {}) });
       case 'notifications/tools/list_changed':
         ctx.route.indexes.forget(ctx.sid, 'tools');
         return inbound.raw;

@@ -83,5 +83,20 @@ export function mergeCapabilities(all: ReadonlyArray<Record<string, unknown>>, b
   if (has('resources')) out.resources = { listChanged: true, ...(flag('resources', 'subscribe') ? { subscribe: true } : {}) };
   if (has('completions')) out.completions = {};
   if (has('logging')) out.logging = {};
+  if (has('tasks')) out.tasks = all.reduce<Record<string, unknown>>((merged, c) => deepUnion(merged, (c.tasks ?? {}) as Record<string, unknown>), {});
   return out;
+}
+
+/** Objects merged key by key: a capability any upstream declares is declared. */
+function deepUnion(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const mine = out[k];
+    out[k] = isObject(mine) && isObject(v) ? deepUnion(mine, v) : (mine ?? v);
+  }
+  return out;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

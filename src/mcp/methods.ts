@@ -5,6 +5,7 @@ import { LIST_KINDS, listFederated } from './federation/lists.ts';
 import { resolveTarget, type Namespace } from './federation/router.ts';
 import type { Target } from './federation/naming.ts';
 import type { SessionContext } from './session-context.ts';
+import { mapTaskIds, splitTaskId } from './tasks.ts';
 import type { Inbound } from './upstream/types.ts';
 
 /** Rewrites a forwarded result (names back to their downstream form). */
@@ -41,9 +42,17 @@ function byName(namespace: Namespace, field: 'name' | 'uri'): MethodHandler {
   return async (ctx, request, signal) => {
     const name = requireString(request.params, field);
     const target = await resolveTarget(ctx, namespace, name, signal);
-    return forward(ctx, request, target, { ...request.params, [field]: target.name }, signal);
+    // A task-augmented call answers with a task whose id must be routable later; a plain one passes through untouched.
+    const mapResult: ResultMapper | undefined = request.params?.task === undefined ? undefined : (r) => mapTaskIds(ctx.route.naming, target.backend, r);
+    return forward(ctx, request, target, { ...request.params, [field]: target.name }, signal, mapResult);
   };
 }
+
+/** tasks/get, tasks/result, tasks/cancel: to the backend that minted the task. */
+const byTask: MethodHandler = async (ctx, request, signal) => {
+  const target = splitTaskId(ctx.route.naming, request.params?.taskId);
+  return forward(ctx, request, target, { ...request.params, taskId: target.name }, signal, (r) => mapTaskIds(ctx.route.naming, target.backend, r));
+};
 
 const readResource: MethodHandler = async (ctx, request, signal) => {
   const uri = requireString(request.params, 'uri');
@@ -97,4 +106,8 @@ export const METHODS: ReadonlyMap<string, MethodHandler> = new Map<string, Metho
   ['resources/unsubscribe', byName('resources', 'uri')],
   ['completion/complete', complete],
   ['logging/setLevel', setLogLevel],
+  ['tasks/list', list('tasks/list')],
+  ['tasks/get', byTask],
+  ['tasks/result', byTask],
+  ['tasks/cancel', byTask],
 ]);

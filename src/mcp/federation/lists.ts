@@ -12,15 +12,16 @@ export interface ListKind {
   /** The item field that names it, mapped between upstream and downstream. */
   readonly key: string;
   readonly feature: string;
-  /** Which namespace a name lives in, for routing: resources and templates share one. */
-  readonly namespace: 'tools' | 'prompts' | 'resources';
+  /** Names the gateway must always prefix, whatever the route's mode (opaque ids such as task ids). */
+  readonly alwaysPrefixed?: boolean;
 }
 
 export const LIST_KINDS: Record<string, ListKind> = {
-  'tools/list': { method: 'tools/list', items: 'tools', key: 'name', feature: 'tools', namespace: 'tools' },
-  'prompts/list': { method: 'prompts/list', items: 'prompts', key: 'name', feature: 'prompts', namespace: 'prompts' },
-  'resources/list': { method: 'resources/list', items: 'resources', key: 'uri', feature: 'resources', namespace: 'resources' },
-  'resources/templates/list': { method: 'resources/templates/list', items: 'resourceTemplates', key: 'uriTemplate', feature: 'resources', namespace: 'resources' },
+  'tools/list': { method: 'tools/list', items: 'tools', key: 'name', feature: 'tools' },
+  'prompts/list': { method: 'prompts/list', items: 'prompts', key: 'name', feature: 'prompts' },
+  'resources/list': { method: 'resources/list', items: 'resources', key: 'uri', feature: 'resources' },
+  'resources/templates/list': { method: 'resources/templates/list', items: 'resourceTemplates', key: 'uriTemplate', feature: 'resources' },
+  'tasks/list': { method: 'tasks/list', items: 'tasks', key: 'taskId', feature: 'tasks', alwaysPrefixed: true },
 };
 
 /** Full listings are followed this many pages per backend at most. */
@@ -42,7 +43,7 @@ interface BackendPage {
  */
 export async function listFederated(ctx: SessionContext, kind: ListKind, params: Record<string, unknown> | undefined, signal?: AbortSignal): Promise<Record<string, unknown>> {
   const naming = ctx.route.naming;
-  if (naming.mode === 'always') {
+  if (naming.mode === 'always' || kind.alwaysPrefixed) {
     const pending: PendingPages | undefined = params?.cursor === undefined ? undefined : decodeCursor(params.cursor, ctx.route.backendNames);
     const backends = pending ? Object.keys(pending) : ctx.backendsWith(kind.feature);
     const pages = await fetchFromAll(ctx, kind, backends, (b) => fetchPage(ctx, kind, b, pending?.[b], signal));
