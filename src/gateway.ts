@@ -5,6 +5,7 @@ import { HttpError } from './http/errors.ts';
 import { Listener } from './http/listener.ts';
 import { checkOrigin } from './http/origin.ts';
 import type { GatewayIR, ListenerIR } from './ir/types.ts';
+import { SessionDispatcher } from './mcp/dispatcher.ts';
 import { McpEndpoint, type EndpointConfig } from './mcp/endpoint.ts';
 import { compileRoute, type RouteRuntime } from './mcp/route-runtime.ts';
 import { ChannelRegistry } from './mcp/upstream/channel-registry.ts';
@@ -49,7 +50,8 @@ export class Gateway {
     this.logger = logger;
     this.snapshot = compileSnapshot(ir);
     this.connector = new UpstreamConnector(this.pools, this.channels, ir.limits.maxLineBytes, logger);
-    this.endpoint = new McpEndpoint({ connector: this.connector, store: this.store, events: this.events, logger });
+    const dispatcher = new SessionDispatcher({ connector: this.connector, store: this.store, logger });
+    this.endpoint = new McpEndpoint({ dispatcher, connector: this.connector, store: this.store, events: this.events });
   }
 
   get config(): GatewayIR {

@@ -3,28 +3,25 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody } from '../http/body.ts';
 import { HttpError } from '../http/errors.ts';
 import { SseWriter } from '../http/sse.ts';
-import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
-import type { JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../jsonrpc/message.ts';
+import type { JsonRpcError } from '../jsonrpc/errors.ts';
+import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest } from '../jsonrpc/message.ts';
 import { parseMessage } from '../jsonrpc/parse.ts';
 import { parseEventId, type EventStore } from '../state/event-store.ts';
 import type { SessionStore } from '../state/session-store.ts';
-import type { Logger } from '../telemetry/logger.ts';
+import { downstreamForm, finalResponse, isResponseTo, toErrorResponse, type ForwardReply, type SessionDispatcher } from './dispatcher.ts';
 import { initializeSession } from './initialize.ts';
-import { METHODS, type Reply } from './methods.ts';
 import { DEFAULT_NEGOTIATED_VERSION, isSupportedVersion } from './protocol.ts';
 import type { RouteRuntime } from './route-runtime.ts';
-import { fromDownstreamId, toDownstreamId } from './server-request-ids.ts';
-import { mapTaskIds } from './tasks.ts';
-import { SessionContext } from './session-context.ts';
+import type { SessionContext } from './session-context.ts';
 import { openSession, sealSession } from './session-token.ts';
 import type { UpstreamConnector } from './upstream/connector.ts';
-import { UpstreamError, type Inbound } from './upstream/types.ts';
+import { UpstreamError } from './upstream/types.ts';
 
 export interface EndpointDeps {
+  readonly dispatcher: SessionDispatcher;
   readonly connector: UpstreamConnector;
   readonly store: SessionStore;
   readonly events: EventStore;
-  readonly logger: Logger;
 }
 
 /** What the endpoint reads from the config snapshot a request started with. */
@@ -36,16 +33,15 @@ export interface EndpointConfig {
 
 const SESSION_HEADER = 'mcp-session-id';
 const VERSION_HEADER = 'mcp-protocol-version';
-const KEEP_ALIVE_MS = 15_000;
+export const KEEP_ALIVE_MS = 15_000;
 
 /**
- * The MCP Streamable HTTP endpoint of one route: POST carries one JSON-RPC message, GET
- * opens the session's server stream, DELETE ends the session.
+ * The MCP Streamable HTTP endpoint of a route: POST carries one JSON-RPC message, GET
+ * opens the session's server stream, DELETE ends the session. Session state lives in the
+ * sealed session id, so any replica serves any request.
  */
 export class McpEndpoint {
   private readonly deps: EndpointDeps;
-  /** Requests in flight per session, so a client's cancel reaches the upstream that owns it. */
-  private readonly inFlight = new Map<string, { backend: string; controller: AbortController }>();
   /** Ends server streams at shutdown: they never finish on their own, clients reconnect elsewhere. */
   private readonly shutdown = new AbortController();
 
@@ -88,33 +84,21 @@ export class McpEndpoint {
       return this.initialize(res, route, config, message as JsonRpcRequest);
     }
     const ctx = await this.session(req, route, config);
+    const dispatcher = this.deps.dispatcher;
     if (!('method' in message)) {
-      await this.answerUpstream(ctx, message);
+      await dispatcher.answerUpstream(ctx, message);
       return accepted(res);
     }
     if (!('id' in message)) {
-      await this.notify(ctx, message);
+      await dispatcher.notify(ctx, message);
       return accepted(res);
     }
-    // A dropped connection is not a cancellation (the client may resume the stream): only
-    // notifications/cancelled stops the upstream work.
-    const controller = new AbortController();
-    let reply: Reply;
-    try {
-      const handler = METHODS.get(message.method);
-      if (!handler) throw new JsonRpcError(ErrorCode.MethodNotFound, `Method not found: ${message.method}`);
-      reply = await handler(ctx, message, controller.signal);
-    } catch (err) {
-      return sendJson(res, 200, toErrorResponse(message.id, err, ctx.logger));
-    }
-    if (reply.kind === 'result') return sendJson(res, 200, { jsonrpc: '2.0', id: message.id, result: reply.result });
-    const key = inFlightKey(ctx.sid, message.id);
-    this.inFlight.set(key, { backend: reply.backend, controller });
-    try {
-      await this.writeForwarded(res, ctx, message.id, reply, acceptsSse, controller.signal);
-    } finally {
-      this.inFlight.delete(key);
-    }
+    await dispatcher.request(
+      ctx,
+      message,
+      (response) => sendJson(res, 200, response),
+      (reply, cancelled) => this.writeForwarded(res, ctx, message.id, reply, acceptsSse, cancelled),
+    );
   }
 
   /**
@@ -123,7 +107,7 @@ export class McpEndpoint {
    * whose events are kept for resumption, and which is read to its end even if the client
    * dropped, so that a client resuming with Last-Event-ID (on any replica) gets all of it.
    */
-  private async writeForwarded(res: ServerResponse, ctx: SessionContext, id: JsonRpcId, reply: Extract<Reply, { kind: 'forward' }>, acceptsSse: boolean, cancelled: AbortSignal): Promise<void> {
+  private async writeForwarded(res: ServerResponse, ctx: SessionContext, id: JsonRpcId, reply: ForwardReply, acceptsSse: boolean, cancelled: AbortSignal): Promise<void> {
     const events = this.deps.events;
     let sse: SseWriter | undefined;
     let stream = '';
@@ -133,9 +117,8 @@ export class McpEndpoint {
     };
     try {
       for await (const inbound of reply.messages) {
-        const m = inbound.message;
-        if (!('method' in m) && m.id === id) {
-          const raw = reply.mapResult && 'result' in m ? JSON.stringify({ ...m, result: reply.mapResult(m.result) }) : inbound.raw;
+        if (isResponseTo(inbound, id)) {
+          const raw = finalResponse(reply, inbound);
           if (sse) await emit(raw);
           else sendRaw(res, 200, raw);
           return;
@@ -168,9 +151,9 @@ export class McpEndpoint {
   private async initialize(res: ServerResponse, route: RouteRuntime, config: EndpointConfig, request: JsonRpcRequest): Promise<void> {
     let outcome;
     try {
-      outcome = await initializeSession(route, request, this.deps.connector, this.deps.logger);
+      outcome = await initializeSession(route, request, this.deps.connector, this.deps.dispatcher.logger);
     } catch (err) {
-      return sendJson(res, 200, toErrorResponse(request.id, err, this.deps.logger));
+      return sendJson(res, 200, toErrorResponse(request.id, err, this.deps.dispatcher.logger));
     }
     const token = sealSession(outcome.state, config.keys[0]!);
     sendJson(res, 200, { jsonrpc: '2.0', id: request.id, result: outcome.result }, { [SESSION_HEADER]: token });
@@ -190,36 +173,7 @@ export class McpEndpoint {
     if (typeof version === 'string' && version !== negotiated) {
       throw new HttpError(400, `MCP-Protocol-Version "${version}" does not match the negotiated "${negotiated}"`);
     }
-    const overrides = await this.deps.store.upstreams(state.sid);
-    return new SessionContext(route, state, overrides, this.deps.connector, this.deps.store, config.ttlMs, this.deps.logger);
-  }
-
-  private async notify(ctx: SessionContext, message: JsonRpcNotification): Promise<void> {
-    switch (message.method) {
-      case 'notifications/initialized':
-        // Each upstream got its own at initialize.
-        return;
-      case 'notifications/cancelled': {
-        const flight = this.inFlight.get(inFlightKey(ctx.sid, message.params?.requestId as JsonRpcId));
-        if (!flight) return;
-        await sendQuietly(ctx, flight.backend, message);
-        flight.controller.abort();
-        return;
-      }
-      default:
-        // roots/list_changed and anything newer concern every upstream.
-        await Promise.all([...ctx.route.backendNames].filter((b) => ctx.ref(b)).map((b) => sendQuietly(ctx, b, message)));
-    }
-  }
-
-  /** The client's answer to a request an upstream made: back to that upstream, with its own id. */
-  private async answerUpstream(ctx: SessionContext, message: JsonRpcResponse): Promise<void> {
-    const origin = fromDownstreamId(message.id);
-    if (!origin || !ctx.route.backendNames.has(origin.backend)) {
-      ctx.logger.debug({ id: message.id }, 'response to no request the gateway relayed');
-      return;
-    }
-    await sendQuietly(ctx, origin.backend, { ...message, id: origin.id });
+    return this.deps.dispatcher.context(route, state, config.ttlMs);
   }
 
   /**
@@ -246,21 +200,9 @@ export class McpEndpoint {
       }
     }
     const stream = newStreamId('g');
-    const backends = [...route.backendNames].filter((b) => ctx.ref(b));
-    await Promise.allSettled(
-      backends.map(async (backend) => {
-        try {
-          const session = await ctx.upstream(backend);
-          for await (const inbound of session.listen(controller.signal)) {
-            if (!sse.open) break;
-            const out = downstreamForm(ctx, backend, inbound);
-            if (out) sse.message(out, await this.deps.events.append(ctx.sid, stream, out));
-          }
-        } catch (err) {
-          if (!controller.signal.aborted) ctx.logger.warn({ backend, err: (err as Error).message }, 'upstream server stream failed');
-        }
-      }),
-    );
+    await this.deps.dispatcher.listen(ctx, controller.signal, async (data) => {
+      if (sse.open) sse.message(data, await this.deps.events.append(ctx.sid, stream, data));
+    });
     // Every upstream stream ended: keep the downstream one open (keep-alives) until the client leaves.
     if (!controller.signal.aborted) await new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
     sse.end();
@@ -269,65 +211,9 @@ export class McpEndpoint {
 
   private async delete(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
     const ctx = await this.session(req, route, config);
-    await this.deps.store.markEnded(ctx.sid, config.ttlMs);
-    await this.deps.connector.endAll(ctx.sid, await ctx.allUpstreams());
+    await this.deps.dispatcher.end(ctx, config.ttlMs);
     res.writeHead(200).end();
   }
-}
-
-/**
- * An upstream message as the client must see it: server requests get backend-scoped ids,
- * resource URIs their downstream names, and a changed list drops the session's name index.
- */
-function downstreamForm(ctx: SessionContext, backend: string, inbound: Inbound): string | undefined {
-  const m = inbound.message;
-  if ('method' in m) {
-    if ('id' in m) return JSON.stringify({ ...m, id: toDownstreamId(backend, m.id) });
-    switch (m.method) {
-      case 'notifications/resources/updated': {
-        const uri = m.params?.uri;
-        if (typeof uri !== 'string' || ctx.route.naming.mode === 'never') return inbound.raw;
-        return JSON.stringify({ ...m, params: { ...m.params, uri: ctx.route.naming.prefixed(backend, uri) } });
-      }
-      case 'notifications/tasks/status':
-        return JSON.stringify({ ...m, params: mapTaskIds(ctx.route.naming, backend, m.params ?? {}) });
-      case 'notifications/tools/list_changed':
-        ctx.route.indexes.forget(ctx.sid, 'tools');
-        return inbound.raw;
-      case 'notifications/prompts/list_changed':
-        ctx.route.indexes.forget(ctx.sid, 'prompts');
-        return inbound.raw;
-      case 'notifications/resources/list_changed':
-        ctx.route.indexes.forget(ctx.sid, 'resources');
-        return inbound.raw;
-      default:
-        return inbound.raw;
-    }
-  }
-  // A response on a server stream answers nothing the client sent.
-  return undefined;
-}
-
-async function sendQuietly(ctx: SessionContext, backend: string, message: JsonRpcNotification | JsonRpcResponse): Promise<void> {
-  try {
-    await (await ctx.upstream(backend)).send(message);
-  } catch (err) {
-    ctx.logger.warn({ backend, err: (err as Error).message }, 'could not deliver a message to an upstream');
-  }
-}
-
-export function toErrorResponse(id: JsonRpcId | null, err: unknown, logger: Logger): JsonRpcResponse {
-  if (err instanceof JsonRpcError) return err.toResponse(id);
-  if (err instanceof UpstreamError) {
-    const code = err.kind === 'timeout' ? ErrorCode.RequestTimeout : ErrorCode.UpstreamUnavailable;
-    return new JsonRpcError(code, err.message, { backend: err.backend }).toResponse(id);
-  }
-  logger.error({ err }, 'unexpected error handling a request');
-  return new JsonRpcError(ErrorCode.InternalError, 'Internal error').toResponse(id);
-}
-
-function inFlightKey(sid: string, id: JsonRpcId | undefined): string {
-  return `${sid}\u0000${JSON.stringify(id)}`;
 }
 
 /** A stream id, unique within its session: "p…" for a POST's stream, "g…" for a server stream. */

@@ -1,0 +1,183 @@
+import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
+import type { JsonRpcId, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../jsonrpc/message.ts';
+import type { SessionStore } from '../state/session-store.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { METHODS, type Reply } from './methods.ts';
+import type { RouteRuntime } from './route-runtime.ts';
+import { fromDownstreamId, toDownstreamId } from './server-request-ids.ts';
+import { SessionContext } from './session-context.ts';
+import type { SessionState } from './session-token.ts';
+import { mapTaskIds } from './tasks.ts';
+import type { UpstreamConnector } from './upstream/connector.ts';
+import { UpstreamError, type Inbound } from './upstream/types.ts';
+
+export interface DispatcherDeps {
+  readonly connector: UpstreamConnector;
+  readonly store: SessionStore;
+  readonly logger: Logger;
+}
+
+export type ForwardReply = Extract<Reply, { kind: 'forward' }>;
+
+/**
+ * What happens to a client's message once its session is known, whatever transport
+ * carried it (streamable HTTP, legacy HTTP+SSE): requests to their handler, notifications
+ * and answers to the upstream they concern, upstream streams merged for the client.
+ */
+export class SessionDispatcher {
+  private readonly deps: DispatcherDeps;
+  /** Requests in flight per session, so a client's cancel reaches the upstream that owns it. */
+  private readonly inFlight = new Map<string, { backend: string; controller: AbortController }>();
+
+  constructor(deps: DispatcherDeps) {
+    this.deps = deps;
+  }
+
+  get logger(): Logger {
+    return this.deps.logger;
+  }
+
+  async context(route: RouteRuntime, state: SessionState, ttlMs: number): Promise<SessionContext> {
+    const overrides = await this.deps.store.upstreams(state.sid);
+    return new SessionContext(route, state, overrides, this.deps.connector, this.deps.store, ttlMs, this.deps.logger);
+  }
+
+  /** Runs a request's handler; `relay` writes a forwarded reply while the request can be cancelled. */
+  async request(ctx: SessionContext, message: JsonRpcRequest, onResult: (response: JsonRpcResponse) => void, relay: (reply: ForwardReply, cancelled: AbortSignal) => Promise<void>): Promise<void> {
+    // A dropped connection is not a cancellation (the client may resume the stream): only
+    // notifications/cancelled stops the upstream work.
+    const controller = new AbortController();
+    let reply: Reply;
+    try {
+      const handler = METHODS.get(message.method);
+      if (!handler) throw new JsonRpcError(ErrorCode.MethodNotFound, `Method not found: ${message.method}`);
+      reply = await handler(ctx, message, controller.signal);
+    } catch (err) {
+      return onResult(toErrorResponse(message.id, err, ctx.logger));
+    }
+    if (reply.kind === 'result') return onResult({ jsonrpc: '2.0', id: message.id, result: reply.result });
+    const key = inFlightKey(ctx.sid, message.id);
+    this.inFlight.set(key, { backend: reply.backend, controller });
+    try {
+      await relay(reply, controller.signal);
+    } finally {
+      this.inFlight.delete(key);
+    }
+  }
+
+  async notify(ctx: SessionContext, message: JsonRpcNotification): Promise<void> {
+    switch (message.method) {
+      case 'notifications/initialized':
+        // Each upstream got its own at initialize.
+        return;
+      case 'notifications/cancelled': {
+        const flight = this.inFlight.get(inFlightKey(ctx.sid, message.params?.requestId as JsonRpcId));
+        if (!flight) return;
+        await sendQuietly(ctx, flight.backend, message);
+        flight.controller.abort();
+        return;
+      }
+      default:
+        // roots/list_changed and anything newer concern every upstream.
+        await Promise.all([...ctx.route.backendNames].filter((b) => ctx.ref(b)).map((b) => sendQuietly(ctx, b, message)));
+    }
+  }
+
+  /** The client's answer to a request an upstream made: back to that upstream, with its own id. */
+  async answerUpstream(ctx: SessionContext, message: JsonRpcResponse): Promise<void> {
+    const origin = fromDownstreamId(message.id);
+    if (!origin || !ctx.route.backendNames.has(origin.backend)) {
+      ctx.logger.debug({ id: message.id }, 'response to no request the gateway relayed');
+      return;
+    }
+    await sendQuietly(ctx, origin.backend, { ...message, id: origin.id });
+  }
+
+  /** Every upstream's server stream, merged; resolves when all of them have ended. */
+  async listen(ctx: SessionContext, signal: AbortSignal, emit: (data: string) => Promise<void> | void): Promise<void> {
+    const backends = [...ctx.route.backendNames].filter((b) => ctx.ref(b));
+    await Promise.allSettled(
+      backends.map(async (backend) => {
+        try {
+          const session = await ctx.upstream(backend);
+          for await (const inbound of session.listen(signal)) {
+            const out = downstreamForm(ctx, backend, inbound);
+            if (out) await emit(out);
+          }
+        } catch (err) {
+          if (!signal.aborted) ctx.logger.warn({ backend, err: (err as Error).message }, 'upstream server stream failed');
+        }
+      }),
+    );
+  }
+
+  async end(ctx: SessionContext, ttlMs: number): Promise<void> {
+    await this.deps.store.markEnded(ctx.sid, ttlMs);
+    await this.deps.connector.endAll(ctx.sid, await ctx.allUpstreams());
+  }
+}
+
+/** The final response of a forwarded reply, with its result mapped when the handler asked for it. */
+export function finalResponse(reply: ForwardReply, inbound: Inbound): string {
+  const m = inbound.message;
+  return reply.mapResult && 'result' in m ? JSON.stringify({ ...m, result: reply.mapResult(m.result) }) : inbound.raw;
+}
+
+export function isResponseTo(inbound: Inbound, id: JsonRpcId): boolean {
+  const m = inbound.message;
+  return !('method' in m) && m.id === id;
+}
+
+/**
+ * An upstream message as the client must see it: server requests get backend-scoped ids,
+ * resource URIs and task ids their downstream names, and a changed list drops the
+ * session's name index.
+ */
+export function downstreamForm(ctx: SessionContext, backend: string, inbound: Inbound): string | undefined {
+  const m = inbound.message;
+  // A response on a server stream answers nothing the client sent.
+  if (!('method' in m)) return undefined;
+  if ('id' in m) return JSON.stringify({ ...m, id: toDownstreamId(backend, m.id) });
+  switch (m.method) {
+    case 'notifications/resources/updated': {
+      const uri = m.params?.uri;
+      if (typeof uri !== 'string' || ctx.route.naming.mode === 'never') return inbound.raw;
+      return JSON.stringify({ ...m, params: { ...m.params, uri: ctx.route.naming.prefixed(backend, uri) } });
+    }
+    case 'notifications/tasks/status':
+      return JSON.stringify({ ...m, params: mapTaskIds(ctx.route.naming, backend, m.params ?? {}) });
+    case 'notifications/tools/list_changed':
+      ctx.route.indexes.forget(ctx.sid, 'tools');
+      return inbound.raw;
+    case 'notifications/prompts/list_changed':
+      ctx.route.indexes.forget(ctx.sid, 'prompts');
+      return inbound.raw;
+    case 'notifications/resources/list_changed':
+      ctx.route.indexes.forget(ctx.sid, 'resources');
+      return inbound.raw;
+    default:
+      return inbound.raw;
+  }
+}
+
+export function toErrorResponse(id: JsonRpcId | null, err: unknown, logger: Logger): JsonRpcResponse {
+  if (err instanceof JsonRpcError) return err.toResponse(id);
+  if (err instanceof UpstreamError) {
+    const code = err.kind === 'timeout' ? ErrorCode.RequestTimeout : ErrorCode.UpstreamUnavailable;
+    return new JsonRpcError(code, err.message, { backend: err.backend }).toResponse(id);
+  }
+  logger.error({ err }, 'unexpected error handling a request');
+  return new JsonRpcError(ErrorCode.InternalError, 'Internal error').toResponse(id);
+}
+
+async function sendQuietly(ctx: SessionContext, backend: string, message: JsonRpcNotification | JsonRpcResponse): Promise<void> {
+  try {
+    await (await ctx.upstream(backend)).send(message);
+  } catch (err) {
+    ctx.logger.warn({ backend, err: (err as Error).message }, 'could not deliver a message to an upstream');
+  }
+}
+
+function inFlightKey(sid: string, id: JsonRpcId | undefined): string {
+  return `${sid}\u0000${JSON.stringify(id)}`;
+}
