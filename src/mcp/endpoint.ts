@@ -10,7 +10,7 @@ import { parseEventId, type EventStore } from '../state/event-store.ts';
 import type { SessionStore } from '../state/session-store.ts';
 import { downstreamForm, finalResponse, isResponseTo, toErrorResponse, type ForwardReply, type SessionDispatcher } from './dispatcher.ts';
 import { initializeSession } from './initialize.ts';
-import { DEFAULT_NEGOTIATED_VERSION, isSupportedVersion } from './protocol.ts';
+import { isSupportedVersion } from './protocol.ts';
 import type { RouteRuntime } from './route-runtime.ts';
 import type { SessionContext } from './session-context.ts';
 import { openSession, sealSession } from './session-token.ts';
@@ -169,10 +169,8 @@ export class McpEndpoint {
     if (typeof token !== 'string' || token.length === 0) throw new HttpError(400, 'Mcp-Session-Id header is required');
     const state = openSession(token, config.keys, config.ttlMs);
     if (!state || state.route !== route.key || (await this.deps.store.isEnded(state.sid))) throw new HttpError(404, 'Session not found');
-    const negotiated = state.protocolVersion ?? DEFAULT_NEGOTIATED_VERSION;
-    if (typeof version === 'string' && version !== negotiated) {
-      throw new HttpError(400, `MCP-Protocol-Version "${version}" does not match the negotiated "${negotiated}"`);
-    }
+    // Any version we speak is accepted, as the reference server does: clients send the
+    // header inconsistently, and the session's own version governs what goes upstream.
     return this.deps.dispatcher.context(route, state, config.ttlMs);
   }
 

@@ -1,8 +1,6 @@
 /** MCP protocol revisions the gateway speaks, newest first; the first is offered by default. */
 export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26'] as const;
 export const LATEST_PROTOCOL_VERSION = SUPPORTED_PROTOCOL_VERSIONS[0];
-/** What a client that sends no MCP-Protocol-Version header is assumed to speak (per the spec). */
-export const DEFAULT_NEGOTIATED_VERSION = '2025-03-26';
 
 const supported: ReadonlySet<string> = new Set(SUPPORTED_PROTOCOL_VERSIONS);
 
