@@ -7,11 +7,15 @@ import { checkOrigin } from './http/origin.ts';
 import type { GatewayIR, ListenerIR } from './ir/types.ts';
 import { SessionDispatcher } from './mcp/dispatcher.ts';
 import { McpEndpoint, type EndpointConfig } from './mcp/endpoint.ts';
+import { LegacySseEndpoint } from './mcp/legacy-endpoint.ts';
 import { compileRoute, type RouteRuntime } from './mcp/route-runtime.ts';
 import { ChannelRegistry } from './mcp/upstream/channel-registry.ts';
 import { UpstreamConnector } from './mcp/upstream/connector.ts';
 import { HttpPools } from './mcp/upstream/http-pools.ts';
 import { MemorySessionStore } from './state/memory-session-store.ts';
+import { createRedis, type Redis } from './state/redis.ts';
+import { RedisEventStore } from './state/redis-event-store.ts';
+import { RedisSessionStore } from './state/redis-session-store.ts';
 import type { EventStore } from './state/event-store.ts';
 import { MemoryEventStore } from './state/memory-event-store.ts';
 import type { SessionStore } from './state/session-store.ts';
@@ -21,9 +25,15 @@ import { killAllStdioProcessesSync } from './mcp/upstream/stdio-process.ts';
 /** Everything a request reads from configuration, compiled once per load and swapped whole. */
 interface Snapshot {
   readonly ir: GatewayIR;
-  /** listener name → route path → route */
-  readonly routes: ReadonlyMap<string, ReadonlyMap<string, RouteRuntime>>;
+  /** listener name → request path → what serves it */
+  readonly routes: ReadonlyMap<string, ReadonlyMap<string, RouteEntry>>;
   readonly endpoint: EndpointConfig;
+}
+
+/** What a request path leads to: a route's streamable HTTP endpoint, or one of its legacy SSE paths. */
+interface RouteEntry {
+  readonly route: RouteRuntime;
+  readonly serves: 'mcp' | 'sse' | 'message';
 }
 
 /** Process-backed upstream sessions a gateway holds at most. */
@@ -39,9 +49,11 @@ export class Gateway {
   private readonly pools = new HttpPools();
   private readonly channels = new ChannelRegistry(MAX_CHANNEL_SESSIONS);
   private readonly connector: UpstreamConnector;
-  private readonly store: SessionStore = new MemorySessionStore();
-  private readonly events: EventStore = new MemoryEventStore({ maxEventsPerStream: 1_000, ttlMs: 5 * 60_000 });
+  private readonly redis: Redis | undefined;
+  private readonly store: SessionStore;
+  private readonly events: EventStore;
   private readonly endpoint: McpEndpoint;
+  private readonly legacy: LegacySseEndpoint;
   private readonly listeners = new Map<string, { listener: Listener; ir: ListenerIR }>();
   private admin: Listener | undefined;
   private draining = false;
@@ -49,9 +61,18 @@ export class Gateway {
   constructor(ir: GatewayIR, logger: Logger) {
     this.logger = logger;
     this.snapshot = compileSnapshot(ir);
+    if (ir.state.redisUrl) {
+      this.redis = createRedis(ir.state.redisUrl, { onError: (err) => logger.warn({ err: err.message }, 'redis connection problem') });
+      this.store = new RedisSessionStore(this.redis);
+      this.events = new RedisEventStore(this.redis, ir.state.events);
+    } else {
+      this.store = new MemorySessionStore();
+      this.events = new MemoryEventStore(ir.state.events);
+    }
     this.connector = new UpstreamConnector(this.pools, this.channels, ir.limits.maxLineBytes, logger);
     const dispatcher = new SessionDispatcher({ connector: this.connector, store: this.store, logger });
     this.endpoint = new McpEndpoint({ dispatcher, connector: this.connector, store: this.store, events: this.events });
+    this.legacy = new LegacySseEndpoint(dispatcher, this.connector);
   }
 
   get config(): GatewayIR {
@@ -91,6 +112,10 @@ export class Gateway {
    */
   async reload(ir: GatewayIR): Promise<void> {
     const next = compileSnapshot(ir);
+    const state = this.snapshot.ir.state;
+    if (ir.state.redisUrl !== state.redisUrl || JSON.stringify(ir.state.events) !== JSON.stringify(state.events)) {
+      this.logger.warn('state settings changed: they take effect at the next restart');
+    }
     await this.connector.startShared(ir.backends.values());
     await this.bindListeners(ir);
     this.snapshot = next;
@@ -102,6 +127,7 @@ export class Gateway {
     this.draining = true;
     const grace = this.snapshot.ir.limits.shutdownGraceMs;
     this.endpoint.closeStreams();
+    this.legacy.closeStreams();
     await Promise.allSettled([...this.listeners.values()].map(({ listener }) => listener.close(grace)));
     this.listeners.clear();
     await this.admin?.close(0);
@@ -110,6 +136,7 @@ export class Gateway {
     await this.pools.close();
     await this.store.close();
     await this.events.close();
+    await this.redis?.quit().catch(() => this.redis?.disconnect());
     killAllStdioProcessesSync();
   }
 
@@ -136,16 +163,34 @@ export class Gateway {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    const route = snapshot.routes.get(listener)?.get(path);
-    if (!route) throw new HttpError(404, `no route for ${path}`);
-    checkOrigin(route.ir.origin, req.headers);
-    await this.endpoint.handle(req, res, route, snapshot.endpoint);
+    const entry = snapshot.routes.get(listener)?.get(path);
+    if (!entry) throw new HttpError(404, `no route for ${path}`);
+    checkOrigin(entry.route.ir.origin, req.headers);
+    switch (entry.serves) {
+      case 'mcp':
+        return this.endpoint.handle(req, res, entry.route, snapshot.endpoint);
+      case 'sse':
+        return this.legacy.open(req, res, entry.route, snapshot.endpoint);
+      case 'message':
+        return this.legacy.message(req, res, entry.route, snapshot.endpoint);
+    }
   }
 }
 
 function compileSnapshot(ir: GatewayIR): Snapshot {
-  const routes = new Map<string, Map<string, RouteRuntime>>();
-  for (const l of ir.listeners) routes.set(l.name, new Map(l.routes.map((r) => [r.path, compileRoute(r)])));
+  const routes = new Map<string, Map<string, RouteEntry>>();
+  for (const l of ir.listeners) {
+    const paths = new Map<string, RouteEntry>();
+    for (const r of l.routes) {
+      const route = compileRoute(r);
+      paths.set(r.path, { route, serves: 'mcp' });
+      if (r.legacySse) {
+        paths.set(`${r.path}/sse`, { route, serves: 'sse' });
+        paths.set(`${r.path}/message`, { route, serves: 'message' });
+      }
+    }
+    routes.set(l.name, paths);
+  }
   return {
     ir,
     routes,

@@ -37,8 +37,10 @@ export function compileConfig(config: Config, source: string): CompileResult {
       const at = ['listeners', li, 'routes', ri];
       if (routeNames.has(r.name)) issues.push({ path: [...at, 'name'], message: `duplicate route name "${r.name}"` });
       routeNames.add(r.name);
-      if (paths.has(r.path)) issues.push({ path: [...at, 'path'], message: `another route on this listener already serves ${r.path}` });
-      paths.add(r.path);
+      for (const served of r.legacySse ? [r.path, `${r.path}/sse`, `${r.path}/message`] : [r.path]) {
+        if (paths.has(served)) issues.push({ path: [...at, 'path'], message: `another route on this listener already serves ${served}` });
+        paths.add(served);
+      }
       const seen = new Set<string>();
       const routeBackends: BackendIR[] = [];
       r.backends.forEach((ref, bi) => {
@@ -63,12 +65,17 @@ export function compileConfig(config: Config, source: string): CompileResult {
         backends: routeBackends,
         naming: { mode: r.toolPrefix, separator: r.separator },
         failureMode: r.failureMode,
+        stateless: r.stateless,
+        legacySse: r.legacySse,
         origin: compileOriginPolicy(l.host, r.allowedOrigins, r.allowedHosts),
       };
     });
     return { name: l.name, host: l.host, port: l.port, routes };
   });
 
+  if (config.state.redis && !config.session.key) {
+    issues.push({ path: ['session', 'key'], message: 'replicas sharing Redis need the same session.key: set it (a key made up per process would make every other replica reject the sessions)' });
+  }
   if (issues.length > 0) return { ok: false, issues };
   const secrets = config.session.key ? [config.session.key, ...config.session.previousKeys] : [processSessionSecret];
   return {
@@ -83,6 +90,10 @@ export function compileConfig(config: Config, source: string): CompileResult {
         maxBodyBytes: config.limits.maxBodyBytes,
         maxLineBytes: config.limits.maxLineBytes,
         shutdownGraceMs: config.limits.shutdownGrace,
+      },
+      state: {
+        redisUrl: config.state.redis?.url,
+        events: { maxEventsPerStream: config.state.events.maxPerStream, ttlMs: config.state.events.ttl },
       },
       logLevel: config.logging.level,
     },

@@ -75,6 +75,8 @@ const routeSchema = z.strictObject({
     .enum(['failOpen', 'failClosed'])
     .default('failOpen')
     .describe('failOpen: lists leave out a failing backend (logged); failClosed: a failing backend fails the whole list'),
+  stateless: z.boolean().default(false).describe('Each request stands alone: no session id is issued or required; upstream sessions last one request (no server-to-client requests, no GET stream)'),
+  legacySse: z.boolean().default(false).describe('Also serve the legacy HTTP+SSE transport (MCP 2024-11-05) at <path>/sse and <path>/message for old clients'),
   allowedOrigins: z.array(z.string()).optional().describe('Origins allowed to call this route; requests without Origin are always allowed. Default: loopback origins only'),
   allowedHosts: z.array(z.string()).optional().describe('Host header values accepted; default: any host when listening on a non-loopback address, loopback names otherwise'),
 });
@@ -109,6 +111,20 @@ export const configSchema = z
         maxBodyBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
         maxLineBytes: z.number().int().min(1024).default(16 * 1024 * 1024).describe('Largest single message accepted from an upstream (stdio line, SSE event, JSON body)'),
         shutdownGrace: duration.default(10_000).describe('How long open streams may drain on SIGTERM'),
+      })
+      .prefault({}),
+    state: z
+      .strictObject({
+        redis: z
+          .strictObject({ url: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL') })
+          .optional()
+          .describe('Shared state for replicas: ended sessions, late upstream sessions, SSE events for resumption. Without it, state is in memory'),
+        events: z
+          .strictObject({
+            maxPerStream: z.number().int().min(1).default(1_000).describe('SSE events kept per stream for Last-Event-ID resumption'),
+            ttl: duration.default(5 * 60_000).describe('How long events are kept after a stream\'s last event'),
+          })
+          .prefault({}),
       })
       .prefault({}),
     logging: z

@@ -52,6 +52,9 @@ export interface RouteIR {
   readonly backends: readonly BackendIR[];
   readonly naming: NamingIR;
   readonly failureMode: 'failOpen' | 'failClosed';
+  readonly stateless: boolean;
+  /** Also serve `<path>/sse` and `<path>/message` (the 2024-11-05 transport). */
+  readonly legacySse: boolean;
   readonly origin: OriginPolicyIR;
 }
 
@@ -76,6 +79,12 @@ export interface LimitsIR {
   readonly shutdownGraceMs: number;
 }
 
+export interface StateIR {
+  /** Shared state for replicas; absent: in memory. */
+  readonly redisUrl: string | undefined;
+  readonly events: { readonly maxEventsPerStream: number; readonly ttlMs: number };
+}
+
 export interface GatewayIR {
   /** Where this configuration came from: a file path or "embedded". */
   readonly source: string;
@@ -84,5 +93,6 @@ export interface GatewayIR {
   readonly admin: { readonly host: string; readonly port: number } | null;
   readonly session: SessionIR;
   readonly limits: LimitsIR;
+  readonly state: StateIR;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 }

@@ -6,7 +6,7 @@ import { METHODS, type Reply } from './methods.ts';
 import type { RouteRuntime } from './route-runtime.ts';
 import { fromDownstreamId, toDownstreamId } from './server-request-ids.ts';
 import { SessionContext } from './session-context.ts';
-import type { SessionState } from './session-token.ts';
+import { newSessionSid, type SessionState } from './session-token.ts';
 import { mapTaskIds } from './tasks.ts';
 import type { UpstreamConnector } from './upstream/connector.ts';
 import { UpstreamError, type Inbound } from './upstream/types.ts';
@@ -40,6 +40,26 @@ export class SessionDispatcher {
   async context(route: RouteRuntime, state: SessionState, ttlMs: number): Promise<SessionContext> {
     const overrides = await this.deps.store.upstreams(state.sid);
     return new SessionContext(route, state, overrides, this.deps.connector, this.deps.store, ttlMs, this.deps.logger);
+  }
+
+  /**
+   * A context for one request of a stateless route: no session id, nothing remembered;
+   * upstream sessions are opened on demand and ended with endEphemeral.
+   */
+  ephemeralContext(route: RouteRuntime, protocolVersion: string, ttlMs: number): SessionContext {
+    const state: SessionState = {
+      sid: newSessionSid(),
+      route: route.key,
+      protocolVersion,
+      client: { capabilities: {}, clientInfo: { name: 'stateless-client', version: '0' } },
+      upstreams: {},
+      iat: Math.floor(Date.now() / 1000),
+    };
+    return new SessionContext(route, state, undefined, this.deps.connector, this.deps.store, ttlMs, this.deps.logger, true);
+  }
+
+  async endEphemeral(ctx: SessionContext): Promise<void> {
+    await this.deps.connector.endAll(ctx.sid, await ctx.allUpstreams());
   }
 
   /** Runs a request's handler; `relay` writes a forwarded reply while the request can be cancelled. */

@@ -10,7 +10,7 @@ import { parseEventId, type EventStore } from '../state/event-store.ts';
 import type { SessionStore } from '../state/session-store.ts';
 import { downstreamForm, finalResponse, isResponseTo, toErrorResponse, type ForwardReply, type SessionDispatcher } from './dispatcher.ts';
 import { initializeSession } from './initialize.ts';
-import { isSupportedVersion } from './protocol.ts';
+import { isSupportedVersion, LATEST_PROTOCOL_VERSION } from './protocol.ts';
 import type { RouteRuntime } from './route-runtime.ts';
 import type { SessionContext } from './session-context.ts';
 import { openSession, sealSession } from './session-token.ts';
@@ -55,6 +55,7 @@ export class McpEndpoint {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
+    if (route.ir.stateless && req.method !== 'POST') throw new HttpError(405, 'this route is stateless: POST only', { allow: 'POST' });
     switch (req.method) {
       case 'POST':
         return this.post(req, res, route, config);
@@ -83,7 +84,15 @@ export class McpEndpoint {
       if (!('id' in message)) throw new HttpError(400, 'initialize must be a request');
       return this.initialize(res, route, config, message as JsonRpcRequest);
     }
-    const ctx = await this.session(req, route, config);
+    const ctx = route.ir.stateless ? this.stateless(req, route, config) : await this.session(req, route, config);
+    try {
+      await this.dispatch(res, ctx, message, acceptsSse);
+    } finally {
+      if (ctx.ephemeral) await this.deps.dispatcher.endEphemeral(ctx);
+    }
+  }
+
+  private async dispatch(res: ServerResponse, ctx: SessionContext, message: JsonRpcMessage, acceptsSse: boolean): Promise<void> {
     const dispatcher = this.deps.dispatcher;
     if (!('method' in message)) {
       await dispatcher.answerUpstream(ctx, message);
@@ -155,8 +164,19 @@ export class McpEndpoint {
     } catch (err) {
       return sendJson(res, 200, toErrorResponse(request.id, err, this.deps.dispatcher.logger));
     }
+    if (route.ir.stateless) {
+      // Upstream sessions were opened only to learn what they offer.
+      await this.deps.dispatcher.end(await this.deps.dispatcher.context(route, outcome.state, config.ttlMs), config.ttlMs);
+      return sendJson(res, 200, { jsonrpc: '2.0', id: request.id, result: outcome.result });
+    }
     const token = sealSession(outcome.state, config.keys[0]!);
     sendJson(res, 200, { jsonrpc: '2.0', id: request.id, result: outcome.result }, { [SESSION_HEADER]: token });
+  }
+
+  private stateless(req: IncomingMessage, route: RouteRuntime, config: EndpointConfig): SessionContext {
+    const version = req.headers[VERSION_HEADER];
+    if (typeof version === 'string' && !isSupportedVersion(version)) throw new HttpError(400, `Unsupported MCP-Protocol-Version "${version}"`);
+    return this.deps.dispatcher.ephemeralContext(route, typeof version === 'string' ? version : LATEST_PROTOCOL_VERSION, config.ttlMs);
   }
 
   /** Opens the caller's session token: 400 when it is missing, 404 when it is not ours (any more). */

@@ -21,6 +21,8 @@ export class SessionContext {
   private readonly overrides: Record<string, UpstreamSessionRef> | undefined;
   private readonly resumed = new Map<string, Promise<UpstreamSession>>();
   private readonly ttlMs: number;
+  /** A stateless request's context: its upstream sessions are opened for it and ended after it. */
+  readonly ephemeral: boolean;
 
   constructor(
     route: RouteRuntime,
@@ -30,7 +32,9 @@ export class SessionContext {
     store: SessionStore,
     ttlMs: number,
     logger: Logger,
+    ephemeral = false,
   ) {
+    this.ephemeral = ephemeral;
     this.route = route;
     this.state = state;
     this.overrides = overrides;
@@ -67,9 +71,9 @@ export class SessionContext {
     return session;
   }
 
-  /** Every upstream session this downstream session has, for ending them all. */
+  /** Every upstream session this downstream session has (for an ephemeral one: that it opened), for ending them all. */
   async allUpstreams(): Promise<UpstreamSession[]> {
-    const names = [...this.route.backendNames].filter((b) => this.ref(b));
+    const names = this.ephemeral ? [...this.resumed.keys()] : [...this.route.backendNames].filter((b) => this.ref(b));
     const settled = await Promise.allSettled(names.map((b) => this.upstream(b)));
     return settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   }
@@ -121,6 +125,7 @@ export class SessionContext {
     if (ref) return this.connector.resume(ir, this.sid, ref, client);
     // The backend was unreachable when the session began (or was added by a reload): open it now.
     const opened = await this.connector.open(ir, this.sid, client);
+    if (this.ephemeral) return opened.session;
     await this.store.setUpstream(this.sid, backend, opened.ref, this.ttlMs);
     this.logger.info({ backend, session: this.sid }, 'opened a late upstream session');
     return opened.session;

@@ -70,6 +70,12 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     const wasOpen = !this.done;
     this.done = true;
     this.items.length = 0;
+    // A reader already waiting (the consumer was stopped from outside, e.g. by an abort) is released.
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w.resolve({ value: undefined, done: true });
+    }
     if (wasOpen) this.onReturn?.();
     return Promise.resolve({ value: undefined, done: true });
   }

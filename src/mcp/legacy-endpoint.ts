@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody } from '../http/body.ts';
+import { HttpError } from '../http/errors.ts';
+import { SseWriter } from '../http/sse.ts';
+import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
+import type { JsonRpcMessage, JsonRpcRequest } from '../jsonrpc/message.ts';
+import { parseMessage } from '../jsonrpc/parse.ts';
+import { downstreamForm, finalResponse, isResponseTo, toErrorResponse, type SessionDispatcher } from './dispatcher.ts';
+import { KEEP_ALIVE_MS, type EndpointConfig } from './endpoint.ts';
+import { initializeSession } from './initialize.ts';
+import type { RouteRuntime } from './route-runtime.ts';
+import type { SessionContext } from './session-context.ts';
+import type { SessionState } from './session-token.ts';
+import type { UpstreamConnector } from './upstream/connector.ts';
+
+interface LegacySession {
+  readonly route: RouteRuntime;
+  readonly sse: SseWriter;
+  readonly closed: AbortController;
+  state: SessionState | undefined;
+}
+
+/** Open legacy connections a gateway accepts at most: each holds a stream and upstream sessions. */
+const MAX_LEGACY_SESSIONS = 1_000;
+
+/**
+ * The legacy HTTP+SSE transport (MCP 2024-11-05) for old clients, on the same federation:
+ * GET `<path>/sse` opens the stream and names the message endpoint; POSTs to
+ * `<path>/message?sessionId=…` are accepted with 202 and answered on the stream. The
+ * stream is the session, so it lives in this process and ends when the stream closes.
+ */
+export class LegacySseEndpoint {
+  private readonly dispatcher: SessionDispatcher;
+  private readonly connector: UpstreamConnector;
+  private readonly sessions = new Map<string, LegacySession>();
+
+  constructor(dispatcher: SessionDispatcher, connector: UpstreamConnector) {
+    this.dispatcher = dispatcher;
+    this.connector = connector;
+  }
+
+  closeStreams(): void {
+    for (const s of this.sessions.values()) s.closed.abort();
+  }
+
+  async open(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
+    if (req.method !== 'GET') throw new HttpError(405, 'the SSE endpoint takes GET', { allow: 'GET' });
+    if (this.sessions.size >= MAX_LEGACY_SESSIONS) throw new HttpError(503, 'too many open SSE sessions');
+    const id = randomBytes(16).toString('base64url');
+    const session: LegacySession = { route, sse: new SseWriter(res, {}, KEEP_ALIVE_MS), closed: new AbortController(), state: undefined };
+    this.sessions.set(id, session);
+    res.on('close', () => session.closed.abort());
+    res.write(`event: endpoint\ndata: ${route.ir.path}/message?sessionId=${id}\n\n`);
+    await new Promise<void>((resolve) => session.closed.signal.addEventListener('abort', () => resolve(), { once: true }));
+    this.sessions.delete(id);
+    session.sse.end();
+    if (session.state) await this.dispatcher.end(await this.dispatcher.context(route, session.state, config.ttlMs), config.ttlMs);
+  }
+
+  async message(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
+    if (req.method !== 'POST') throw new HttpError(405, 'the message endpoint takes POST', { allow: 'POST' });
+    const id = new URL(req.url ?? '/', 'http://gateway').searchParams.get('sessionId') ?? '';
+    const session = this.sessions.get(id);
+    if (!session || session.route.key !== route.key) throw new HttpError(404, 'Session not found');
+    const text = await readBody(req, config.maxBodyBytes);
+    let message: JsonRpcMessage;
+    try {
+      message = parseMessage(text);
+    } catch (err) {
+      throw new HttpError(400, (err as JsonRpcError).message);
+    }
+    res.writeHead(202).end('Accepted');
+    this.handle(session, message, config).catch((err: unknown) => this.dispatcher.logger.error({ err }, 'legacy SSE message failed'));
+  }
+
+  private async handle(session: LegacySession, message: JsonRpcMessage, config: EndpointConfig): Promise<void> {
+    const send = (data: string): void => {
+      if (session.sse.open) session.sse.message(data);
+    };
+    if ('method' in message && message.method === 'initialize' && 'id' in message) {
+      try {
+        const outcome = await initializeSession(session.route, message as JsonRpcRequest, this.connector, this.dispatcher.logger);
+        session.state = outcome.state;
+        send(JSON.stringify({ jsonrpc: '2.0', id: message.id, result: outcome.result }));
+        const ctx = await this.dispatcher.context(session.route, outcome.state, config.ttlMs);
+        void this.dispatcher.listen(ctx, session.closed.signal, send);
+      } catch (err) {
+        send(JSON.stringify(toErrorResponse(message.id, err, this.dispatcher.logger)));
+      }
+      return;
+    }
+    if (!session.state) {
+      if ('id' in message && 'method' in message) send(JSON.stringify(new JsonRpcError(ErrorCode.InvalidRequest, 'initialize first').toResponse(message.id)));
+      return;
+    }
+    const ctx = await this.dispatcher.context(session.route, session.state, config.ttlMs);
+    if (!('method' in message)) return this.dispatcher.answerUpstream(ctx, message);
+    if (!('id' in message)) return this.dispatcher.notify(ctx, message);
+    await this.dispatcher.request(
+      ctx,
+      message,
+      (response) => send(JSON.stringify(response)),
+      async (reply, cancelled) => relay(ctx, message, reply, cancelled, send),
+    );
+  }
+}
+
+async function relay(ctx: SessionContext, request: JsonRpcRequest, reply: Parameters<Parameters<SessionDispatcher['request']>[3]>[0], cancelled: AbortSignal, send: (data: string) => void): Promise<void> {
+  try {
+    for await (const inbound of reply.messages) {
+      if (isResponseTo(inbound, request.id)) return send(finalResponse(reply, inbound));
+      const out = downstreamForm(ctx, reply.backend, inbound);
+      if (out) send(out);
+    }
+  } catch (err) {
+    if (!cancelled.aborted) send(JSON.stringify(toErrorResponse(request.id, err, ctx.logger)));
+  }
+}

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { startFixtureServer, type Fixture } from './fixtures/fixture-server.ts';
+import { INITIALIZE, post, startGateway, waitFor } from './helpers.ts';
+
+describe('downstream transports beside streamable HTTP', () => {
+  let upstream: Fixture;
+
+  beforeAll(async () => {
+    upstream = await startFixtureServer({ name: 'up', tools: ['echo'], resources: ['file:///r.txt'] });
+  });
+
+  afterAll(async () => {
+    await upstream?.close();
+  });
+
+  it('legacy HTTP+SSE clients reach the same federation at <path>/sse', async () => {
+    const gw = await startGateway([{ name: 'up', transport: 'streamable-http', url: upstream.url }], { legacySse: true });
+    const client = new Client({ name: 'old-client', version: '1' });
+    try {
+      await client.connect(new SSEClientTransport(new URL(`${gw.url}/sse`)));
+      const { tools } = await client.listTools();
+      expect(tools.map((t) => t.name)).toEqual(['up__echo']);
+      const r = await client.callTool({ name: 'up__echo', arguments: { text: 'old' } });
+      expect((r.content as any)[0].text).toBe('up:echo:{"text":"old"}');
+      const read = await client.readResource({ uri: 'up__file:///r.txt' });
+      expect(read.contents[0]).toMatchObject({ uri: 'up__file:///r.txt' });
+      await expect(client.callTool({ name: 'up__nothing', arguments: {} })).rejects.toThrow(/Unknown tool/);
+    } finally {
+      await client.close();
+      await gw.stop();
+    }
+  });
+
+  it('an unknown legacy session is 404 and the paths exist only when enabled', async () => {
+    const on = await startGateway([{ name: 'up', transport: 'streamable-http', url: upstream.url }], { legacySse: true });
+    const off = await startGateway([{ name: 'up', transport: 'streamable-http', url: upstream.url }]);
+    try {
+      expect((await post(`${on.url}/message?sessionId=nope`, INITIALIZE)).status).toBe(404);
+      expect((await fetch(`${off.url}/sse`)).status).toBe(404);
+    } finally {
+      await on.stop();
+      await off.stop();
+    }
+  });
+
+  it('stateless routes: no session id, each request stands alone, upstream sessions do not pile up', async () => {
+    const gw = await startGateway([{ name: 'up', transport: 'streamable-http', url: upstream.url }], { stateless: true });
+    // Sessions of the legacy test may still be closing.
+    await waitFor(() => upstream.sessions() === 0, 5_000, 'earlier sessions to end');
+    try {
+      const init = await post(gw.url, INITIALIZE);
+      expect(init.status).toBe(200);
+      expect(init.headers.get('mcp-session-id')).toBeNull();
+      expect(init.json.result.capabilities.tools).toBeDefined();
+      for (let i = 0; i < 3; i++) {
+        const r = await post(gw.url, { jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'up__echo', arguments: { text: `n${i}` } } }, { 'mcp-protocol-version': '2025-11-25' });
+        expect(r.status).toBe(200);
+        expect(r.text).toContain(`up:echo:{\\"text\\":\\"n${i}\\"}`);
+      }
+      // Every upstream session the gateway opened for those requests was ended.
+      await waitFor(() => upstream.sessions() === 0, 5_000, 'every ephemeral upstream session to end');
+      expect(upstream.received.filter((m) => m.method === 'initialize').length).toBeGreaterThanOrEqual(4);
+      expect((await fetch(gw.url, { headers: { accept: 'text/event-stream' } })).status).toBe(405);
+    } finally {
+      await gw.stop();
+    }
+  });
+});
