@@ -25,6 +25,9 @@ describe('server-to-client traffic across a federation', () => {
 
   it('sampling requests from two upstreams with the same ids reach the client and go back to the right upstream', async () => {
     const { client } = await connectClient(gw.url, { sampling: {} });
+    // Each upstream saw the client's own capabilities, so it offers what depends on them.
+    expect(left.clientCapabilities.at(-1)).toMatchObject({ sampling: {} });
+    expect(right.clientCapabilities.at(-1)).toMatchObject({ sampling: {} });
     const seenIds: unknown[] = [];
     client.setRequestHandler(CreateMessageRequestSchema, async (req, extra) => {
       seenIds.push(extra.requestId);
