@@ -3,7 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { adminHandler } from './http/admin.ts';
 import { HttpError } from './http/errors.ts';
 import { Listener } from './http/listener.ts';
+import { sendProtectedResourceMetadata } from './http/oauth-metadata.ts';
 import { checkOrigin } from './http/origin.ts';
+import { callerOf } from './security/caller.ts';
+import { AuditLog } from './security/audit.ts';
+import { anonymous } from './security/identity.ts';
 import type { GatewayIR, ListenerIR } from './ir/types.ts';
 import { SessionDispatcher } from './mcp/dispatcher.ts';
 import { McpEndpoint, type EndpointConfig } from './mcp/endpoint.ts';
@@ -33,7 +37,7 @@ interface Snapshot {
 /** What a request path leads to: a route's streamable HTTP endpoint, or one of its legacy SSE paths. */
 interface RouteEntry {
   readonly route: RouteRuntime;
-  readonly serves: 'mcp' | 'sse' | 'message';
+  readonly serves: 'mcp' | 'sse' | 'message' | 'oauth-metadata';
 }
 
 /** Process-backed upstream sessions a gateway holds at most. */
@@ -50,6 +54,8 @@ export class Gateway {
   private readonly channels = new ChannelRegistry(MAX_CHANNEL_SESSIONS);
   private readonly connector: UpstreamConnector;
   private readonly redis: Redis | undefined;
+  /** Opened once at start (a reload keeps it): records keep flowing while configs change. */
+  private readonly audit: AuditLog | undefined;
   private readonly store: SessionStore;
   private readonly events: EventStore;
   private readonly endpoint: McpEndpoint;
@@ -60,7 +66,10 @@ export class Gateway {
 
   constructor(ir: GatewayIR, logger: Logger) {
     this.logger = logger;
-    this.snapshot = compileSnapshot(ir);
+    this.audit = ir.audit && new AuditLog({ destination: ir.audit.destination, maxBufferedRecords: ir.audit.maxBuffered }, (n) =>
+      logger.warn({ dropped: n }, 'audit records dropped: the audit destination is too slow'),
+    );
+    this.snapshot = compileSnapshot(ir, this.audit);
     if (ir.state.redisUrl) {
       this.redis = createRedis(ir.state.redisUrl, { onError: (err) => logger.warn({ err: err.message }, 'redis connection problem') });
       this.store = new RedisSessionStore(this.redis);
@@ -111,7 +120,7 @@ export class Gateway {
    * started with; sessions survive because their tokens do not depend on the snapshot.
    */
   async reload(ir: GatewayIR): Promise<void> {
-    const next = compileSnapshot(ir);
+    const next = compileSnapshot(ir, this.audit);
     const state = this.snapshot.ir.state;
     if (ir.state.redisUrl !== state.redisUrl || JSON.stringify(ir.state.events) !== JSON.stringify(state.events)) {
       this.logger.warn('state settings changed: they take effect at the next restart');
@@ -136,6 +145,7 @@ export class Gateway {
     await this.pools.close();
     await this.store.close();
     await this.events.close();
+    await this.audit?.close();
     await this.redis?.quit().catch(() => this.redis?.disconnect());
     killAllStdioProcessesSync();
   }
@@ -151,7 +161,7 @@ export class Gateway {
     }
     for (const l of ir.listeners) {
       if (this.listeners.has(l.name)) continue;
-      const listener = new Listener(l.name, (req, res) => this.serve(l.name, req, res), this.logger);
+      const listener = new Listener(l.name, (req, res) => this.serve(l.name, req, res), this.logger, l.tls);
       const address = await listener.listen(l.host, l.port);
       this.listeners.set(l.name, { listener, ir: l });
       this.logger.info({ listener: l.name, address: `${address.address}:${address.port}` }, 'listening');
@@ -165,25 +175,30 @@ export class Gateway {
     const path = q === -1 ? url : url.slice(0, q);
     const entry = snapshot.routes.get(listener)?.get(path);
     if (!entry) throw new HttpError(404, `no route for ${path}`);
+    if (entry.serves === 'oauth-metadata') return sendProtectedResourceMetadata(res, entry.route.ir.oauth!);
     checkOrigin(entry.route.ir.origin, req.headers);
+    const address = req.socket.remoteAddress ?? '';
+    const identity = entry.route.authenticator ? await entry.route.authenticator.authenticate(req, address) : anonymous(address);
+    const caller = callerOf(req, identity);
     switch (entry.serves) {
       case 'mcp':
-        return this.endpoint.handle(req, res, entry.route, snapshot.endpoint);
+        return this.endpoint.handle(req, res, entry.route, snapshot.endpoint, caller);
       case 'sse':
-        return this.legacy.open(req, res, entry.route, snapshot.endpoint);
+        return this.legacy.open(req, res, entry.route, snapshot.endpoint, caller);
       case 'message':
-        return this.legacy.message(req, res, entry.route, snapshot.endpoint);
+        return this.legacy.message(req, res, entry.route, snapshot.endpoint, caller);
     }
   }
 }
 
-function compileSnapshot(ir: GatewayIR): Snapshot {
+function compileSnapshot(ir: GatewayIR, audit: AuditLog | undefined): Snapshot {
   const routes = new Map<string, Map<string, RouteEntry>>();
   for (const l of ir.listeners) {
     const paths = new Map<string, RouteEntry>();
     for (const r of l.routes) {
-      const route = compileRoute(r);
+      const route = compileRoute(r, audit);
       paths.set(r.path, { route, serves: 'mcp' });
+      if (r.oauth) paths.set(r.oauth.metadataPath, { route, serves: 'oauth-metadata' });
       if (r.legacySse) {
         paths.set(`${r.path}/sse`, { route, serves: 'sse' });
         paths.set(`${r.path}/message`, { route, serves: 'message' });

@@ -1,5 +1,9 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
-import type { BackendIR, GatewayIR, ListenerIR, OriginPolicyIR, RouteIR } from '../ir/types.ts';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { hashApiKey } from '../security/authn/api-keys.ts';
+import { compileAuthorization } from '../security/authz/compile.ts';
+import type { AuthenticationIR, AuthorizationIR, BackendIR, GatewayIR, ListenerIR, OriginPolicyIR, RouteIR } from '../ir/types.ts';
 import type { ConfigIssue } from './errors.ts';
 import type { BackendConfig, Config } from './schema.ts';
 
@@ -16,10 +20,12 @@ const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]', '::1'];
 /** Checks what the schema cannot (references, uniqueness) and builds the immutable IR. */
 export function compileConfig(config: Config, source: string): CompileResult {
   const issues: ConfigIssue[] = [];
+  // Relative file references (TLS material, JWKS) are relative to the config file.
+  const baseDir = source.includes('/') ? dirname(source) : process.cwd();
   const backends = new Map<string, BackendIR>();
   config.backends.forEach((b, i) => {
     if (backends.has(b.name)) issues.push({ path: ['backends', i, 'name'], message: `duplicate backend name "${b.name}"` });
-    backends.set(b.name, compileBackend(b));
+    backends.set(b.name, compileBackend(b, b.authorization && compileAuthorization(b.authorization, ['backends', i, 'authorization'], issues)));
   });
 
   const endpoints = new Set<string>();
@@ -68,9 +74,27 @@ export function compileConfig(config: Config, source: string): CompileResult {
         stateless: r.stateless,
         legacySse: r.legacySse,
         origin: compileOriginPolicy(l.host, r.allowedOrigins, r.allowedHosts),
+        authentication: r.authentication && compileAuthentication(r.authentication, baseDir, [...at, 'authentication'], issues),
+        oauth: r.oauth && {
+          resource: r.oauth.resource,
+          authorizationServers: r.oauth.authorizationServers,
+          scopesSupported: r.oauth.scopesSupported,
+          requiredScopes: r.oauth.requiredScopes,
+          metadataPath: `/.well-known/oauth-protected-resource${r.path}`,
+        },
+        authorization: r.authorization && compileAuthorization(r.authorization, [...at, 'authorization'], issues),
       };
     });
-    return { name: l.name, host: l.host, port: l.port, routes };
+    if (l.routes.some((r) => r.authentication?.mtls) && !l.tls?.clientCaFile) {
+      issues.push({ path: ['listeners', li, 'tls'], message: 'a route uses mtls authentication: the listener needs tls.clientCaFile' });
+    }
+    const tls = l.tls && {
+      cert: readConfigFile(l.tls.certFile, baseDir, ['listeners', li, 'tls', 'certFile'], issues),
+      key: readConfigFile(l.tls.keyFile, baseDir, ['listeners', li, 'tls', 'keyFile'], issues),
+      ca: l.tls.clientCaFile === undefined ? undefined : readConfigFile(l.tls.clientCaFile, baseDir, ['listeners', li, 'tls', 'clientCaFile'], issues),
+      requireClientCert: l.tls.requireClientCert,
+    };
+    return { name: l.name, host: l.host, port: l.port, tls, routes };
   });
 
   if (config.state.redis && !config.session.key) {
@@ -95,12 +119,13 @@ export function compileConfig(config: Config, source: string): CompileResult {
         redisUrl: config.state.redis?.url,
         events: { maxEventsPerStream: config.state.events.maxPerStream, ttlMs: config.state.events.ttl },
       },
+      audit: config.audit && { destination: config.audit.destination, maxBuffered: config.audit.maxBuffered },
       logLevel: config.logging.level,
     },
   };
 }
 
-function compileBackend(b: BackendConfig): BackendIR {
+function compileBackend(b: BackendConfig, authorization: AuthorizationIR | undefined): BackendIR {
   if (b.transport === 'stdio') {
     return {
       name: b.name,
@@ -113,9 +138,53 @@ function compileBackend(b: BackendConfig): BackendIR {
       idleTimeoutMs: b.idleTimeout,
       timeoutMs: b.timeout,
       restart: { initialDelayMs: b.restart.initialDelay, maxDelayMs: b.restart.maxDelay, maxRestarts: b.restart.maxRestarts },
+      authorization,
     };
   }
-  return { name: b.name, transport: b.transport, url: new URL(b.url), headers: b.headers ?? {}, timeoutMs: b.timeout };
+  return { name: b.name, transport: b.transport, url: new URL(b.url), headers: b.headers ?? {}, passthrough: b.passthrough, timeoutMs: b.timeout, authorization };
+}
+
+type AuthenticationConfig = NonNullable<Config['listeners'][number]['routes'][number]['authentication']>;
+
+function compileAuthentication(a: AuthenticationConfig, baseDir: string, at: Array<string | number>, issues: ConfigIssue[]): AuthenticationIR {
+  return {
+    mode: a.mode,
+    jwt: a.jwt?.issuers.map((i, n) => ({
+      issuer: i.issuer,
+      audiences: i.audiences,
+      jwksUrl: i.jwksUrl === undefined ? undefined : new URL(i.jwksUrl),
+      jwks: i.jwksFile === undefined ? undefined : readJwks(i.jwksFile, baseDir, [...at, 'jwt', 'issuers', n, 'jwksFile'], issues),
+      algorithms: i.algorithms,
+      clockToleranceSec: Math.floor(i.clockTolerance / 1000),
+    })),
+    apiKeys: a.apiKeys && {
+      header: a.apiKeys.header,
+      keys: a.apiKeys.keys.map((k) => ({ name: k.name, sha256: k.key !== undefined ? hashApiKey(k.key) : Buffer.from(k.sha256!, 'hex'), attributes: k.attributes })),
+    },
+    mtls: a.mtls,
+  };
+}
+
+function readConfigFile(file: string, baseDir: string, path: Array<string | number>, issues: ConfigIssue[]): Buffer {
+  try {
+    return readFileSync(resolve(baseDir, file));
+  } catch (err) {
+    issues.push({ path, message: `cannot read ${resolve(baseDir, file)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+    return Buffer.alloc(0);
+  }
+}
+
+function readJwks(file: string, baseDir: string, path: Array<string | number>, issues: ConfigIssue[]): { keys: object[] } | undefined {
+  const text = readConfigFile(file, baseDir, path, issues);
+  if (text.length === 0) return undefined;
+  try {
+    const doc = JSON.parse(text.toString('utf8')) as { keys?: unknown };
+    if (Array.isArray(doc.keys)) return { keys: doc.keys as object[] };
+  } catch {
+    // reported below
+  }
+  issues.push({ path, message: 'expected a JWKS document: {"keys": [...]}' });
+  return undefined;
 }
 
 /** Any secret string becomes a uniform AES-256 key; derived once here, never per request. */

@@ -21,10 +21,75 @@ const port = z.number().int().min(0).max(65535);
 
 const headers = z.record(z.string(), z.string()).describe('HTTP headers sent to the upstream, e.g. credentials from ${ENV} or ${file:/path} references');
 
+const accessRuleFields = {
+  name,
+  source: z
+    .strictObject({
+      spiffe: z.array(z.string().regex(/^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected spiffe://<trust-domain>/<path>')).default([]),
+      serviceAccounts: z.array(z.strictObject({ namespace: z.string().min(1), name: z.string().min(1) })).default([]),
+    })
+    .optional()
+    .describe('Callers this rule is about, by SPIFFE id (mTLS); ServiceAccounts map to spiffe://<trustDomain>/ns/<namespace>/sa/<name>'),
+  mcp: z
+    .strictObject({
+      methods: z
+        .array(
+          z.strictObject({
+            name: z.string().min(1).describe('An MCP method (tools/call, prompts/get, ...) or a category: tools, prompts, resources'),
+            params: z.array(z.string().min(1)).optional().describe('For tools/call the tool names, for prompts/get the prompt names, for resource methods the URIs, as the backend knows them'),
+          }),
+        )
+        .default([]),
+      baseProtocol: z
+        .enum(['skip', 'match'])
+        .default('skip')
+        .describe('match: this rule also allows the base protocol (initialize, ping, tools/list, completion/*, logging/*, notifications/*); skip: it does not (unless methods is empty)'),
+    })
+    .optional(),
+  when: z.string().min(1).optional().describe('A CEL condition over source, jwt, apiKey, request, mcp (see docs/policy.md)'),
+};
+
+const authorizationSchema = z
+  .strictObject({
+    hideForbidden: z.boolean().default(false).describe('Answer a forbidden tool as "Unknown tool" instead of "Access to this tool is forbidden."'),
+    trustDomain: z.string().default('cluster.local').describe('SPIFFE trust domain for serviceAccount sources'),
+    rules: z
+      .array(z.strictObject({ ...accessRuleFields, action: z.enum(['allow', 'deny', 'require']).default('allow') }))
+      .default([])
+      .describe('deny rules veto; every require rule must match; one allow rule must match. Once any rule is set, anything not allowed is denied'),
+    policies: z
+      .array(
+        z.strictObject({
+          name,
+          action: z.enum(['allow', 'deny']).default('allow'),
+          rules: z.array(z.strictObject(accessRuleFields)).min(1),
+        }),
+      )
+      .default([])
+      .describe('XAccessPolicy-shaped policies: rules OR within a policy, policies AND'),
+    externalAuth: z
+      .strictObject({
+        url: z.url({ protocol: /^https?$/ }),
+        timeout: duration.default(1_000),
+        failOpen: z.boolean().default(false).describe('Allow when the authorizer cannot be reached. Default: deny (fail closed)'),
+        cacheTtl: duration.optional().describe('Cache decisions this long (off unless set)'),
+        headers: headers.optional(),
+        allowedResponseHeaders: z.array(z.string()).default([]),
+      })
+      .optional()
+      .describe('An ext_authz-style HTTP authorizer consulted before the policies'),
+  })
+  .describe('Who may do what, down to the single tool and its arguments');
+
 const remoteBackendFields = {
   name,
+  authorization: authorizationSchema.optional().describe('Policies of this backend (XBackend level), decided after the route\'s'),
   url: z.url({ protocol: /^https?$/ }).describe('The upstream MCP endpoint'),
   headers: headers.optional(),
+  passthrough: z
+    .boolean()
+    .default(false)
+    .describe('Send the client\'s own bearer token to this backend. The MCP spec forbids token passthrough; use only for a backend that expects exactly the gateway\'s audience'),
   timeout: duration.default(30_000).describe('Per-request timeout towards this backend'),
 };
 
@@ -40,6 +105,7 @@ const sseBackend = z.strictObject({
 
 const stdioBackend = z.strictObject({
   name,
+  authorization: authorizationSchema.optional().describe('Policies of this backend (XBackend level), decided after the route\'s'),
   transport: z.literal('stdio'),
   command: z.string().min(1),
   args: z.array(z.string()).default([]),
@@ -62,6 +128,52 @@ const stdioBackend = z.strictObject({
 
 export const backendSchema = z.discriminatedUnion('transport', [streamableHttpBackend, sseBackend, stdioBackend]);
 
+const jwtIssuerSchema = z
+  .strictObject({
+    issuer: z.string().min(1).describe('The exact "iss" of accepted tokens'),
+    audiences: z.array(z.string().min(1)).min(1).describe('The token\'s "aud" must contain one of these'),
+    jwksUrl: z.url({ protocol: /^https?$/ }).optional().describe('Where the issuer publishes its keys (cached, refreshed on an unknown key id, rate-limited)'),
+    jwksFile: z.string().optional().describe('A JWKS document on disk, read at load'),
+    algorithms: z.array(z.string().regex(/^(RS|PS|ES)(256|384|512)$|^EdDSA$/, 'expected an asymmetric JWS algorithm such as RS256, ES256 or EdDSA')).default(['RS256', 'ES256']),
+    clockTolerance: duration.default(30_000).refine((ms) => ms <= 300_000, 'at most 5m'),
+  })
+  .refine((i) => (i.jwksUrl === undefined) !== (i.jwksFile === undefined), 'set exactly one of jwksUrl and jwksFile');
+
+const apiKeySchema = z
+  .strictObject({
+    name: name.describe('Who holds the key: the identity\'s subject'),
+    key: z.string().min(16).optional().describe('The key itself, usually from ${ENV} or ${file:...}; only its hash is kept'),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex digits').optional().describe('The key\'s SHA-256, so the config never holds the key'),
+    attributes: z.record(z.string(), z.string()).default({}),
+  })
+  .refine((k) => (k.key === undefined) !== (k.sha256 === undefined), 'set exactly one of key and sha256');
+
+const authenticationSchema = z
+  .strictObject({
+    mode: z
+      .enum(['strict', 'optional'])
+      .default('strict')
+      .describe('strict: every request needs a valid credential; optional: anonymous callers pass (a bad credential is still refused)'),
+    jwt: z.strictObject({ issuers: z.array(jwtIssuerSchema).min(1) }).optional(),
+    apiKeys: z
+      .strictObject({
+        header: z.string().regex(/^[a-z0-9-]+$/, 'expected a lower-case header name').default('x-api-key'),
+        keys: z.array(apiKeySchema).min(1),
+      })
+      .optional(),
+    mtls: z.strictObject({ required: z.boolean().default(true) }).optional().describe('Use the client certificate\'s SPIFFE id (the listener needs tls.clientCaFile)'),
+  })
+  .describe('Who may call this route; every request is authenticated, not only initialize');
+
+const oauthSchema = z
+  .strictObject({
+    resource: z.url().describe('This route\'s public URL, the audience tokens are issued for'),
+    authorizationServers: z.array(z.url()).min(1),
+    scopesSupported: z.array(z.string()).default([]),
+    requiredScopes: z.array(z.string()).default([]).describe('A token without all of these gets 403 insufficient_scope'),
+  })
+  .describe('MCP authorization: RFC 9728 protected resource metadata and WWW-Authenticate challenges');
+
 const routeSchema = z.strictObject({
   name,
   path: z.string().regex(/^\/[\x21-\x7e]*$/, 'expected an absolute URL path such as "/mcp"'),
@@ -77,14 +189,27 @@ const routeSchema = z.strictObject({
     .describe('failOpen: lists leave out a failing backend (logged); failClosed: a failing backend fails the whole list'),
   stateless: z.boolean().default(false).describe('Each request stands alone: no session id is issued or required; upstream sessions last one request (no server-to-client requests, no GET stream)'),
   legacySse: z.boolean().default(false).describe('Also serve the legacy HTTP+SSE transport (MCP 2024-11-05) at <path>/sse and <path>/message for old clients'),
+  authentication: authenticationSchema.optional(),
+  oauth: oauthSchema.optional(),
+  authorization: authorizationSchema.optional(),
   allowedOrigins: z.array(z.string()).optional().describe('Origins allowed to call this route; requests without Origin are always allowed. Default: loopback origins only'),
   allowedHosts: z.array(z.string()).optional().describe('Host header values accepted; default: any host when listening on a non-loopback address, loopback names otherwise'),
 });
+
+const tlsSchema = z
+  .strictObject({
+    certFile: z.string().min(1),
+    keyFile: z.string().min(1),
+    clientCaFile: z.string().optional().describe('CA bundle that client certificates must chain to (mTLS)'),
+    requireClientCert: z.boolean().default(false).describe('Refuse the TLS handshake without a valid client certificate'),
+  })
+  .describe('Serve HTTPS; with clientCaFile, verify client certificates');
 
 const listenerSchema = z.strictObject({
   name,
   host: z.string().default('127.0.0.1'),
   port: port.default(8080),
+  tls: tlsSchema.optional(),
   routes: z.array(routeSchema).min(1),
 });
 
@@ -127,6 +252,13 @@ export const configSchema = z
           .prefault({}),
       })
       .prefault({}),
+    audit: z
+      .strictObject({
+        destination: z.union([z.literal('stdout'), z.strictObject({ file: z.string().min(1) })]).default('stdout'),
+        maxBuffered: z.number().int().min(1).default(10_000).describe('Records held while the destination is slow; beyond that they are dropped and counted'),
+      })
+      .optional()
+      .describe('One JSON line per authorization decision and per tool call'),
     logging: z
       .strictObject({
         level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TlsIR } from '../ir/types.ts';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../telemetry/logger.ts';
 import { HttpError } from './errors.ts';
@@ -13,11 +15,18 @@ export class Listener {
   readonly name: string;
   private readonly server: Server;
 
-  constructor(name: string, handler: RequestHandler, logger: Logger) {
+  constructor(name: string, handler: RequestHandler, logger: Logger, tls?: TlsIR) {
     this.name = name;
-    this.server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
+    const options = { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 };
+    const serve = (req: IncomingMessage, res: ServerResponse): void => {
       handler(req, res).catch((err: unknown) => respondError(res, err, logger));
-    });
+    };
+    this.server = tls
+      ? createHttpsServer(
+          { ...options, cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: tls.requireClientCert } : {}) },
+          serve,
+        )
+      : createServer(options, serve);
     this.server.on('clientError', (err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
       else socket.destroy();

@@ -1,3 +1,5 @@
+import type { CompiledCel } from '../security/cel.ts';
+
 /**
  * The one internal model the data plane runs on. The config file and (later) Kubernetes
  * resources are translators into it; nothing downstream reads user config directly.
@@ -11,7 +13,10 @@ export interface RemoteBackendIR {
   readonly url: URL;
   /** Static headers sent on every upstream request (the backend's own credentials). */
   readonly headers: Readonly<Record<string, string>>;
+  /** Forward the client's bearer token (explicitly configured; the MCP spec forbids it by default). */
+  readonly passthrough: boolean;
   readonly timeoutMs: number;
+  readonly authorization: AuthorizationIR | undefined;
 }
 
 export interface StdioBackendIR {
@@ -25,6 +30,7 @@ export interface StdioBackendIR {
   readonly idleTimeoutMs: number;
   readonly timeoutMs: number;
   readonly restart: { readonly initialDelayMs: number; readonly maxDelayMs: number; readonly maxRestarts: number };
+  readonly authorization: AuthorizationIR | undefined;
 }
 
 export type BackendIR = RemoteBackendIR | StdioBackendIR;
@@ -45,6 +51,89 @@ export interface OriginPolicyIR {
   readonly allowedHosts: ReadonlySet<string> | null;
 }
 
+export interface JwtIssuerIR {
+  readonly issuer: string;
+  readonly audiences: readonly string[];
+  readonly jwksUrl: URL | undefined;
+  readonly jwks: { readonly keys: readonly object[] } | undefined;
+  readonly algorithms: readonly string[];
+  readonly clockToleranceSec: number;
+}
+
+export interface ApiKeyIR {
+  readonly name: string;
+  readonly sha256: Buffer;
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+export interface AuthenticationIR {
+  readonly mode: 'strict' | 'optional';
+  readonly jwt: readonly JwtIssuerIR[] | undefined;
+  readonly apiKeys: { readonly header: string; readonly keys: readonly ApiKeyIR[] } | undefined;
+  readonly mtls: { readonly required: boolean } | undefined;
+}
+
+export interface OAuthIR {
+  readonly resource: string;
+  readonly authorizationServers: readonly string[];
+  readonly scopesSupported: readonly string[];
+  readonly requiredScopes: readonly string[];
+  /** Where the metadata is served: /.well-known/oauth-protected-resource<route path>. */
+  readonly metadataPath: string;
+}
+
+/**
+ * Authorization in the shape of kube-agentic-networking's XAccessPolicy: rules in a policy
+ * OR, policies on a target AND, deny policies veto. A target is a route (Gateway level) or
+ * a backend (XBackend level); the route is decided first.
+ */
+export interface AccessRuleIR {
+  readonly name: string;
+  /** SPIFFE ids the caller must have one of (ServiceAccounts are mapped at compile); undefined: any caller. */
+  readonly sources: ReadonlySet<string> | undefined;
+  /** Inline MCP match; undefined: any method. */
+  readonly mcp: McpMatchIR | undefined;
+  /** CEL condition; undefined: always. */
+  readonly cel: CompiledCel | undefined;
+}
+
+export interface McpMatchIR {
+  /** Method names; for tools/call, prompts/get and resources/read `params` names the tools, prompts or URIs (undefined: any). */
+  readonly methods: ReadonlyArray<{ readonly name: string; readonly params: ReadonlySet<string> | undefined }>;
+  /** skip: base protocol methods (initialize, ping, notifications, lists…) pass this rule unmatched; match: they must be listed. */
+  readonly baseProtocol: 'skip' | 'match';
+}
+
+export interface AccessPolicyIR {
+  readonly name: string;
+  /** allow: some rule must match; deny: a matching rule denies. */
+  readonly action: 'allow' | 'deny';
+  readonly rules: readonly AccessRuleIR[];
+}
+
+export interface ExtAuthzIR {
+  readonly url: URL;
+  readonly timeoutMs: number;
+  readonly failOpen: boolean;
+  readonly cacheTtlMs: number | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly allowedResponseHeaders: readonly string[];
+}
+
+export interface AuthorizationIR {
+  readonly policies: readonly AccessPolicyIR[];
+  readonly externalAuth: ExtAuthzIR | undefined;
+  /** Answer a forbidden tool as unknown, hiding that it exists. */
+  readonly hideForbidden: boolean;
+}
+
+export interface TlsIR {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly ca: Buffer | undefined;
+  readonly requireClientCert: boolean;
+}
+
 export interface RouteIR {
   readonly name: string;
   readonly listener: string;
@@ -56,12 +145,16 @@ export interface RouteIR {
   /** Also serve `<path>/sse` and `<path>/message` (the 2024-11-05 transport). */
   readonly legacySse: boolean;
   readonly origin: OriginPolicyIR;
+  readonly authentication: AuthenticationIR | undefined;
+  readonly oauth: OAuthIR | undefined;
+  readonly authorization: AuthorizationIR | undefined;
 }
 
 export interface ListenerIR {
   readonly name: string;
   readonly host: string;
   readonly port: number;
+  readonly tls: TlsIR | undefined;
   readonly routes: readonly RouteIR[];
 }
 
@@ -94,5 +187,6 @@ export interface GatewayIR {
   readonly session: SessionIR;
   readonly limits: LimitsIR;
   readonly state: StateIR;
+  readonly audit: { readonly destination: 'stdout' | { readonly file: string }; readonly maxBuffered: number } | undefined;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 }

@@ -1,8 +1,10 @@
 import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
 import type { JsonRpcId, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../jsonrpc/message.ts';
 import type { SessionStore } from '../state/session-store.ts';
+import type { Caller } from '../security/caller.ts';
+import { principalKey } from '../security/identity.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { METHODS, type Reply } from './methods.ts';
+import { METHODS, ROUTED_METHODS, type Reply } from './methods.ts';
 import type { RouteRuntime } from './route-runtime.ts';
 import { fromDownstreamId, toDownstreamId } from './server-request-ids.ts';
 import { SessionContext } from './session-context.ts';
@@ -37,25 +39,26 @@ export class SessionDispatcher {
     return this.deps.logger;
   }
 
-  async context(route: RouteRuntime, state: SessionState, ttlMs: number): Promise<SessionContext> {
+  async context(route: RouteRuntime, state: SessionState, caller: Caller, ttlMs: number): Promise<SessionContext> {
     const overrides = await this.deps.store.upstreams(state.sid);
-    return new SessionContext(route, state, overrides, this.deps.connector, this.deps.store, ttlMs, this.deps.logger);
+    return new SessionContext(route, state, caller, overrides, this.deps.connector, this.deps.store, ttlMs, this.deps.logger);
   }
 
   /**
    * A context for one request of a stateless route: no session id, nothing remembered;
    * upstream sessions are opened on demand and ended with endEphemeral.
    */
-  ephemeralContext(route: RouteRuntime, protocolVersion: string, ttlMs: number): SessionContext {
+  ephemeralContext(route: RouteRuntime, caller: Caller, protocolVersion: string, ttlMs: number): SessionContext {
     const state: SessionState = {
       sid: newSessionSid(),
       route: route.key,
+      owner: principalKey(caller.identity),
       protocolVersion,
       client: { capabilities: {}, clientInfo: { name: 'stateless-client', version: '0' } },
       upstreams: {},
       iat: Math.floor(Date.now() / 1000),
     };
-    return new SessionContext(route, state, undefined, this.deps.connector, this.deps.store, ttlMs, this.deps.logger, true);
+    return new SessionContext(route, state, caller, undefined, this.deps.connector, this.deps.store, ttlMs, this.deps.logger, true);
   }
 
   async endEphemeral(ctx: SessionContext): Promise<void> {
@@ -71,6 +74,7 @@ export class SessionDispatcher {
     try {
       const handler = METHODS.get(message.method);
       if (!handler) throw new JsonRpcError(ErrorCode.MethodNotFound, `Method not found: ${message.method}`);
+      if (!ROUTED_METHODS.has(message.method)) await ctx.authorize(message.method);
       reply = await handler(ctx, message, controller.signal);
     } catch (err) {
       return onResult(toErrorResponse(message.id, err, ctx.logger));
@@ -78,10 +82,18 @@ export class SessionDispatcher {
     if (reply.kind === 'result') return onResult({ jsonrpc: '2.0', id: message.id, result: reply.result });
     const key = inFlightKey(ctx.sid, message.id);
     this.inFlight.set(key, { backend: reply.backend, controller });
+    const audited = message.method === 'tools/call' && ctx.route.authorizer.auditing;
+    const started = audited ? performance.now() : 0;
+    let outcome: 'ok' | 'error' | 'cancelled' = 'error';
     try {
-      await relay(reply, controller.signal);
+      await relay(audited ? { ...reply, messages: watchOutcome(reply.messages, message.id, (o) => (outcome = o)) } : reply, controller.signal);
     } finally {
       this.inFlight.delete(key);
+      if (audited) {
+        const name = String(message.params?.name ?? '');
+        const request = ctx.authzRequest(message.method, reply.backend, { kind: 'tool', name, downstreamName: name }, message.params?.arguments ?? {});
+        ctx.route.authorizer.recordCall(request, controller.signal.aborted ? 'cancelled' : outcome, performance.now() - started);
+      }
     }
   }
 
@@ -134,6 +146,15 @@ export class SessionDispatcher {
   async end(ctx: SessionContext, ttlMs: number): Promise<void> {
     await this.deps.store.markEnded(ctx.sid, ttlMs);
     await this.deps.connector.endAll(ctx.sid, await ctx.allUpstreams());
+  }
+}
+
+/** Passes messages through, noting how the response to `id` came out. */
+async function* watchOutcome(messages: AsyncIterable<Inbound>, id: JsonRpcId, settle: (outcome: 'ok' | 'error') => void): AsyncGenerator<Inbound> {
+  for await (const inbound of messages) {
+    const m = inbound.message;
+    if (!('method' in m) && m.id === id) settle('error' in m || m.result.isError === true ? 'error' : 'ok');
+    yield inbound;
   }
 }
 

@@ -6,6 +6,8 @@ import { SseWriter } from '../http/sse.ts';
 import type { JsonRpcError } from '../jsonrpc/errors.ts';
 import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest } from '../jsonrpc/message.ts';
 import { parseMessage } from '../jsonrpc/parse.ts';
+import type { Caller } from '../security/caller.ts';
+import { principalKey } from '../security/identity.ts';
 import { parseEventId, type EventStore } from '../state/event-store.ts';
 import type { SessionStore } from '../state/session-store.ts';
 import { downstreamForm, finalResponse, isResponseTo, toErrorResponse, type ForwardReply, type SessionDispatcher } from './dispatcher.ts';
@@ -54,21 +56,21 @@ export class McpEndpoint {
     this.shutdown.abort();
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<void> {
     if (route.ir.stateless && req.method !== 'POST') throw new HttpError(405, 'this route is stateless: POST only', { allow: 'POST' });
     switch (req.method) {
       case 'POST':
-        return this.post(req, res, route, config);
+        return this.post(req, res, route, config, caller);
       case 'GET':
-        return this.get(req, res, route, config);
+        return this.get(req, res, route, config, caller);
       case 'DELETE':
-        return this.delete(req, res, route, config);
+        return this.delete(req, res, route, config, caller);
       default:
         throw new HttpError(405, `method ${req.method} is not allowed`, { allow: 'GET, POST, DELETE' });
     }
   }
 
-  private async post(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
+  private async post(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<void> {
     const accept = req.headers.accept ?? '';
     const acceptsSse = accept.includes('text/event-stream') || accept.includes('*/*');
     if (!acceptsSse && !accept.includes('application/json')) throw new HttpError(406, 'Accept must include application/json and text/event-stream');
@@ -82,9 +84,9 @@ export class McpEndpoint {
     }
     if ('method' in message && message.method === 'initialize') {
       if (!('id' in message)) throw new HttpError(400, 'initialize must be a request');
-      return this.initialize(res, route, config, message as JsonRpcRequest);
+      return this.initialize(res, route, config, message as JsonRpcRequest, caller);
     }
-    const ctx = route.ir.stateless ? this.stateless(req, route, config) : await this.session(req, route, config);
+    const ctx = route.ir.stateless ? this.stateless(req, route, config, caller) : await this.session(req, route, config, caller);
     try {
       await this.dispatch(res, ctx, message, acceptsSse);
     } finally {
@@ -157,30 +159,34 @@ export class McpEndpoint {
     }
   }
 
-  private async initialize(res: ServerResponse, route: RouteRuntime, config: EndpointConfig, request: JsonRpcRequest): Promise<void> {
+  private async initialize(res: ServerResponse, route: RouteRuntime, config: EndpointConfig, request: JsonRpcRequest, caller: Caller): Promise<void> {
     let outcome;
     try {
-      outcome = await initializeSession(route, request, this.deps.connector, this.deps.dispatcher.logger);
+      outcome = await initializeSession(route, request, caller, this.deps.connector, this.deps.dispatcher.logger);
     } catch (err) {
       return sendJson(res, 200, toErrorResponse(request.id, err, this.deps.dispatcher.logger));
     }
     if (route.ir.stateless) {
       // Upstream sessions were opened only to learn what they offer.
-      await this.deps.dispatcher.end(await this.deps.dispatcher.context(route, outcome.state, config.ttlMs), config.ttlMs);
+      await this.deps.dispatcher.end(await this.deps.dispatcher.context(route, outcome.state, caller, config.ttlMs), config.ttlMs);
       return sendJson(res, 200, { jsonrpc: '2.0', id: request.id, result: outcome.result });
     }
     const token = sealSession(outcome.state, config.keys[0]!);
     sendJson(res, 200, { jsonrpc: '2.0', id: request.id, result: outcome.result }, { [SESSION_HEADER]: token });
   }
 
-  private stateless(req: IncomingMessage, route: RouteRuntime, config: EndpointConfig): SessionContext {
+  private stateless(req: IncomingMessage, route: RouteRuntime, config: EndpointConfig, caller: Caller): SessionContext {
     const version = req.headers[VERSION_HEADER];
     if (typeof version === 'string' && !isSupportedVersion(version)) throw new HttpError(400, `Unsupported MCP-Protocol-Version "${version}"`);
-    return this.deps.dispatcher.ephemeralContext(route, typeof version === 'string' ? version : LATEST_PROTOCOL_VERSION, config.ttlMs);
+    return this.deps.dispatcher.ephemeralContext(route, caller, typeof version === 'string' ? version : LATEST_PROTOCOL_VERSION, config.ttlMs);
   }
 
-  /** Opens the caller's session token: 400 when it is missing, 404 when it is not ours (any more). */
-  private async session(req: IncomingMessage, route: RouteRuntime, config: EndpointConfig): Promise<SessionContext> {
+  /**
+   * Opens the caller's session token: 400 when it is missing, 404 when it is not ours (any
+   * more) or belongs to another caller — a stolen session id is worth nothing without its
+   * owner's credentials, and it reaches no upstream.
+   */
+  private async session(req: IncomingMessage, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<SessionContext> {
     const version = req.headers[VERSION_HEADER];
     if (typeof version === 'string' && !isSupportedVersion(version)) {
       throw new HttpError(400, `Unsupported MCP-Protocol-Version "${version}"`);
@@ -188,10 +194,12 @@ export class McpEndpoint {
     const token = req.headers[SESSION_HEADER];
     if (typeof token !== 'string' || token.length === 0) throw new HttpError(400, 'Mcp-Session-Id header is required');
     const state = openSession(token, config.keys, config.ttlMs);
-    if (!state || state.route !== route.key || (await this.deps.store.isEnded(state.sid))) throw new HttpError(404, 'Session not found');
+    if (!state || state.route !== route.key || state.owner !== principalKey(caller.identity) || (await this.deps.store.isEnded(state.sid))) {
+      throw new HttpError(404, 'Session not found');
+    }
     // Any version we speak is accepted, as the reference server does: clients send the
     // header inconsistently, and the session's own version governs what goes upstream.
-    return this.deps.dispatcher.context(route, state, config.ttlMs);
+    return this.deps.dispatcher.context(route, state, caller, config.ttlMs);
   }
 
   /**
@@ -200,9 +208,9 @@ export class McpEndpoint {
    * a POST's stream is replayed to its end (the response) and then closed; a server stream
    * is replayed and then followed by live events.
    */
-  private async get(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
+  private async get(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<void> {
     if (!(req.headers.accept ?? '').includes('text/event-stream')) throw new HttpError(406, 'Accept must include text/event-stream');
-    const ctx = await this.session(req, route, config);
+    const ctx = await this.session(req, route, config, caller);
     if (this.shutdown.signal.aborted) throw new HttpError(503, 'the gateway is shutting down');
     const controller = new AbortController();
     res.on('close', () => controller.abort());
@@ -227,8 +235,8 @@ export class McpEndpoint {
     await this.deps.events.finish(ctx.sid, stream).catch(() => {});
   }
 
-  private async delete(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
-    const ctx = await this.session(req, route, config);
+  private async delete(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<void> {
+    const ctx = await this.session(req, route, config, caller);
     await this.deps.dispatcher.end(ctx, config.ttlMs);
     res.writeHead(200).end();
   }

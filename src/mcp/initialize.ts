@@ -1,4 +1,7 @@
+import type { Caller } from '../security/caller.ts';
+import { principalKey } from '../security/identity.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { upstreamHeaders } from './upstream-credentials.ts';
 import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
 import type { JsonRpcRequest } from '../jsonrpc/message.ts';
 import { GATEWAY_INFO, negotiateVersion } from './protocol.ts';
@@ -16,7 +19,7 @@ export interface InitializeOutcome {
  * union of what they offer. A backend that fails is left out (failOpen, logged, opened
  * later on first use) or fails the whole initialize (failClosed).
  */
-export async function initializeSession(route: RouteRuntime, request: JsonRpcRequest, connector: UpstreamConnector, logger: Logger): Promise<InitializeOutcome> {
+export async function initializeSession(route: RouteRuntime, request: JsonRpcRequest, caller: Caller, connector: UpstreamConnector, logger: Logger): Promise<InitializeOutcome> {
   const params = request.params ?? {};
   if (typeof params.capabilities !== 'object' || params.capabilities === null || typeof params.clientInfo !== 'object' || params.clientInfo === null) {
     throw new JsonRpcError(ErrorCode.InvalidParams, 'initialize needs params.capabilities and params.clientInfo objects');
@@ -26,9 +29,10 @@ export async function initializeSession(route: RouteRuntime, request: JsonRpcReq
     capabilities: params.capabilities as Record<string, unknown>,
     clientInfo: params.clientInfo as Record<string, unknown>,
   };
+  await route.authorizer.check({ identity: caller.identity, http: caller.http, mcp: { method: 'initialize', sessionId: '' } });
   const sid = newSessionSid();
   const backends = route.ir.backends;
-  const settled = await Promise.allSettled(backends.map((b) => connector.open(b, sid, client)));
+  const settled = await Promise.allSettled(backends.map((b) => connector.open(b, sid, client, upstreamHeaders(b, caller.identity))));
   const opened = new Map<string, OpenedUpstream>();
   const failures: string[] = [];
   settled.forEach((s, i) => {
@@ -48,6 +52,7 @@ export async function initializeSession(route: RouteRuntime, request: JsonRpcReq
   const state: SessionState = {
     sid,
     route: route.key,
+    owner: principalKey(caller.identity),
     protocolVersion: client.protocolVersion,
     client: { capabilities: client.capabilities, clientInfo: client.clientInfo },
     upstreams,

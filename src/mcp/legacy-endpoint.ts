@@ -12,10 +12,14 @@ import { initializeSession } from './initialize.ts';
 import type { RouteRuntime } from './route-runtime.ts';
 import type { SessionContext } from './session-context.ts';
 import type { SessionState } from './session-token.ts';
+import type { Caller } from '../security/caller.ts';
+import { principalKey } from '../security/identity.ts';
 import type { UpstreamConnector } from './upstream/connector.ts';
 
 interface LegacySession {
   readonly route: RouteRuntime;
+  /** Whoever opened the stream; every POST must come with the same credentials. */
+  readonly caller: Caller;
   readonly sse: SseWriter;
   readonly closed: AbortController;
   state: SessionState | undefined;
@@ -44,25 +48,25 @@ export class LegacySseEndpoint {
     for (const s of this.sessions.values()) s.closed.abort();
   }
 
-  async open(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
+  async open(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<void> {
     if (req.method !== 'GET') throw new HttpError(405, 'the SSE endpoint takes GET', { allow: 'GET' });
     if (this.sessions.size >= MAX_LEGACY_SESSIONS) throw new HttpError(503, 'too many open SSE sessions');
     const id = randomBytes(16).toString('base64url');
-    const session: LegacySession = { route, sse: new SseWriter(res, {}, KEEP_ALIVE_MS), closed: new AbortController(), state: undefined };
+    const session: LegacySession = { route, caller, sse: new SseWriter(res, {}, KEEP_ALIVE_MS), closed: new AbortController(), state: undefined };
     this.sessions.set(id, session);
     res.on('close', () => session.closed.abort());
     res.write(`event: endpoint\ndata: ${route.ir.path}/message?sessionId=${id}\n\n`);
     await new Promise<void>((resolve) => session.closed.signal.addEventListener('abort', () => resolve(), { once: true }));
     this.sessions.delete(id);
     session.sse.end();
-    if (session.state) await this.dispatcher.end(await this.dispatcher.context(route, session.state, config.ttlMs), config.ttlMs);
+    if (session.state) await this.dispatcher.end(await this.dispatcher.context(route, session.state, caller, config.ttlMs), config.ttlMs);
   }
 
-  async message(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig): Promise<void> {
+  async message(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<void> {
     if (req.method !== 'POST') throw new HttpError(405, 'the message endpoint takes POST', { allow: 'POST' });
     const id = new URL(req.url ?? '/', 'http://gateway').searchParams.get('sessionId') ?? '';
     const session = this.sessions.get(id);
-    if (!session || session.route.key !== route.key) throw new HttpError(404, 'Session not found');
+    if (!session || session.route.key !== route.key || principalKey(session.caller.identity) !== principalKey(caller.identity)) throw new HttpError(404, 'Session not found');
     const text = await readBody(req, config.maxBodyBytes);
     let message: JsonRpcMessage;
     try {
@@ -80,10 +84,10 @@ export class LegacySseEndpoint {
     };
     if ('method' in message && message.method === 'initialize' && 'id' in message) {
       try {
-        const outcome = await initializeSession(session.route, message as JsonRpcRequest, this.connector, this.dispatcher.logger);
+        const outcome = await initializeSession(session.route, message as JsonRpcRequest, session.caller, this.connector, this.dispatcher.logger);
         session.state = outcome.state;
         send(JSON.stringify({ jsonrpc: '2.0', id: message.id, result: outcome.result }));
-        const ctx = await this.dispatcher.context(session.route, outcome.state, config.ttlMs);
+        const ctx = await this.dispatcher.context(session.route, outcome.state, session.caller, config.ttlMs);
         void this.dispatcher.listen(ctx, session.closed.signal, send);
       } catch (err) {
         send(JSON.stringify(toErrorResponse(message.id, err, this.dispatcher.logger)));
@@ -94,7 +98,7 @@ export class LegacySseEndpoint {
       if ('id' in message && 'method' in message) send(JSON.stringify(new JsonRpcError(ErrorCode.InvalidRequest, 'initialize first').toResponse(message.id)));
       return;
     }
-    const ctx = await this.dispatcher.context(session.route, session.state, config.ttlMs);
+    const ctx = await this.dispatcher.context(session.route, session.state, session.caller, config.ttlMs);
     if (!('method' in message)) return this.dispatcher.answerUpstream(ctx, message);
     if (!('id' in message)) return this.dispatcher.notify(ctx, message);
     await this.dispatcher.request(

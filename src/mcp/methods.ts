@@ -4,7 +4,7 @@ import { call } from './federation/exchange.ts';
 import { LIST_KINDS, listFederated } from './federation/lists.ts';
 import { resolveTarget, type Namespace } from './federation/router.ts';
 import type { Target } from './federation/naming.ts';
-import type { SessionContext } from './session-context.ts';
+import type { AuthzTarget, SessionContext } from './session-context.ts';
 import { mapTaskIds, splitTaskId } from './tasks.ts';
 import type { Inbound } from './upstream/types.ts';
 
@@ -26,7 +26,20 @@ export type MethodHandler = (ctx: SessionContext, request: JsonRpcRequest, signa
 
 const result = (r: Record<string, unknown>): Reply => ({ kind: 'result', result: r });
 
-async function forward(ctx: SessionContext, request: JsonRpcRequest, target: Target, params: Record<string, unknown>, signal: AbortSignal, mapResult?: ResultMapper): Promise<Reply> {
+/**
+ * Sends a request on to the backend that owns it, once the route and the backend allow
+ * it. `subject` is what the request names (tool, prompt, resource) for the policies.
+ */
+async function forward(
+  ctx: SessionContext,
+  request: JsonRpcRequest,
+  target: Target,
+  params: Record<string, unknown>,
+  signal: AbortSignal,
+  subject: AuthzTarget | undefined,
+  mapResult?: ResultMapper,
+): Promise<Reply> {
+  await ctx.authorize(request.method, target.backend, subject, request.method === 'tools/call' ? (params.arguments ?? {}) : undefined);
   const messages = ctx.exchange(target.backend, { jsonrpc: '2.0', id: request.id, method: request.method, params }, signal);
   return mapResult ? { kind: 'forward', backend: target.backend, messages, mapResult } : { kind: 'forward', backend: target.backend, messages };
 }
@@ -39,19 +52,22 @@ function requireString(params: Record<string, unknown> | undefined, field: strin
 
 /** Routes a request that names one tool, prompt or resource to the backend that owns it. */
 function byName(namespace: Namespace, field: 'name' | 'uri'): MethodHandler {
+  const kind = SUBJECT_KIND[namespace];
   return async (ctx, request, signal) => {
     const name = requireString(request.params, field);
     const target = await resolveTarget(ctx, namespace, name, signal);
     // A task-augmented call answers with a task whose id must be routable later; a plain one passes through untouched.
     const mapResult: ResultMapper | undefined = request.params?.task === undefined ? undefined : (r) => mapTaskIds(ctx.route.naming, target.backend, r);
-    return forward(ctx, request, target, { ...request.params, [field]: target.name }, signal, mapResult);
+    return forward(ctx, request, target, { ...request.params, [field]: target.name }, signal, { kind, name: target.name, downstreamName: name }, mapResult);
   };
 }
+
+const SUBJECT_KIND = { tools: 'tool', prompts: 'prompt', resources: 'resource' } as const;
 
 /** tasks/get, tasks/result, tasks/cancel: to the backend that minted the task. */
 const byTask: MethodHandler = async (ctx, request, signal) => {
   const target = splitTaskId(ctx.route.naming, request.params?.taskId);
-  return forward(ctx, request, target, { ...request.params, taskId: target.name }, signal, (r) => mapTaskIds(ctx.route.naming, target.backend, r));
+  return forward(ctx, request, target, { ...request.params, taskId: target.name }, signal, undefined, (r) => mapTaskIds(ctx.route.naming, target.backend, r));
 };
 
 const readResource: MethodHandler = async (ctx, request, signal) => {
@@ -62,18 +78,18 @@ const readResource: MethodHandler = async (ctx, request, signal) => {
     if (!Array.isArray(r.contents) || target.name === uri) return r;
     return { ...r, contents: r.contents.map((c: Record<string, unknown>) => (c.uri === target.name ? { ...c, uri } : c)) };
   };
-  return forward(ctx, request, target, { ...request.params, uri: target.name }, signal, mapResult);
+  return forward(ctx, request, target, { ...request.params, uri: target.name }, signal, { kind: 'resource', name: target.name, downstreamName: uri }, mapResult);
 };
 
 const complete: MethodHandler = async (ctx, request, signal) => {
   const ref = request.params?.ref as Record<string, unknown> | undefined;
   if (ref?.type === 'ref/prompt' && typeof ref.name === 'string') {
     const target = await resolveTarget(ctx, 'prompts', ref.name, signal);
-    return forward(ctx, request, target, { ...request.params, ref: { ...ref, name: target.name } }, signal);
+    return forward(ctx, request, target, { ...request.params, ref: { ...ref, name: target.name } }, signal, { kind: 'prompt', name: target.name, downstreamName: ref.name });
   }
   if (ref?.type === 'ref/resource' && typeof ref.uri === 'string') {
     const target = await resolveTarget(ctx, 'resources', ref.uri, signal);
-    return forward(ctx, request, target, { ...request.params, ref: { ...ref, uri: target.name } }, signal);
+    return forward(ctx, request, target, { ...request.params, ref: { ...ref, uri: target.name } }, signal, { kind: 'resource', name: target.name, downstreamName: ref.uri });
   }
   throw new JsonRpcError(ErrorCode.InvalidParams, 'params.ref must be a ref/prompt with a name or a ref/resource with a uri');
 };
@@ -91,6 +107,19 @@ function list(method: string): MethodHandler {
   const kind = LIST_KINDS[method]!;
   return async (ctx, request, signal) => result(await listFederated(ctx, kind, request.params, signal));
 }
+
+/** Methods whose handler authorizes against the backend and subject it routes to; the rest are authorized as a whole. */
+export const ROUTED_METHODS: ReadonlySet<string> = new Set([
+  'tools/call',
+  'prompts/get',
+  'resources/read',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'completion/complete',
+  'tasks/get',
+  'tasks/result',
+  'tasks/cancel',
+]);
 
 /** Every request method the gateway answers for an established session. */
 export const METHODS: ReadonlyMap<string, MethodHandler> = new Map<string, MethodHandler>([

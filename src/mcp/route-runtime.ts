@@ -1,4 +1,7 @@
 import type { BackendIR, RouteIR } from '../ir/types.ts';
+import type { AuditLog } from '../security/audit.ts';
+import { Authenticator } from '../security/authn/authenticator.ts';
+import { RouteAuthorizer } from '../security/authz/authorizer.ts';
 import { IndexCache } from './federation/index-cache.ts';
 import { Naming } from './federation/naming.ts';
 
@@ -12,12 +15,15 @@ export interface RouteRuntime {
   readonly backendNames: ReadonlySet<string>;
   /** Name indexes for prefix modes that route by listing; dropped with the route on reload. */
   readonly indexes: IndexCache;
+  /** Absent: the route takes anonymous callers. */
+  readonly authenticator: Authenticator | undefined;
+  readonly authorizer: RouteAuthorizer;
 }
 
 /** Sessions whose name indexes one route keeps. */
 const INDEXED_SESSIONS = 10_000;
 
-export function compileRoute(route: RouteIR): RouteRuntime {
+export function compileRoute(route: RouteIR, audit: AuditLog | undefined): RouteRuntime {
   const names = route.backends.map((b) => b.name);
   return {
     ir: route,
@@ -26,5 +32,7 @@ export function compileRoute(route: RouteIR): RouteRuntime {
     backends: new Map(route.backends.map((b) => [b.name, b])),
     backendNames: new Set(names),
     indexes: new IndexCache(INDEXED_SESSIONS),
+    authenticator: route.authentication && new Authenticator(route.authentication, route.oauth),
+    authorizer: new RouteAuthorizer(`${route.listener}/${route.name}`, route.authorization, route.backends, audit),
   };
 }

@@ -1,4 +1,7 @@
+import type { Caller } from '../security/caller.ts';
+import type { AuthzRequest } from '../security/authz/request.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { upstreamHeaders } from './upstream-credentials.ts';
 import type { SessionStore } from '../state/session-store.ts';
 import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
 import type { RouteRuntime } from './route-runtime.ts';
@@ -8,6 +11,8 @@ import type { JsonRpcRequest } from '../jsonrpc/message.ts';
 import { isSafeToRetry } from './recovery.ts';
 import { UpstreamError, type Inbound, type UpstreamSession } from './upstream/types.ts';
 
+export type AuthzTarget = NonNullable<AuthzRequest['mcp']['target']>;
+
 /**
  * One request's view of its downstream session: the route snapshot it started with, the
  * opened token, and the upstream sessions it touches (resumed at most once per request).
@@ -15,6 +20,7 @@ import { UpstreamError, type Inbound, type UpstreamSession } from './upstream/ty
 export class SessionContext {
   readonly route: RouteRuntime;
   readonly state: SessionState;
+  readonly caller: Caller;
   readonly logger: Logger;
   private readonly connector: UpstreamConnector;
   private readonly store: SessionStore;
@@ -27,6 +33,7 @@ export class SessionContext {
   constructor(
     route: RouteRuntime,
     state: SessionState,
+    caller: Caller,
     overrides: Record<string, UpstreamSessionRef> | undefined,
     connector: UpstreamConnector,
     store: SessionStore,
@@ -37,6 +44,7 @@ export class SessionContext {
     this.ephemeral = ephemeral;
     this.route = route;
     this.state = state;
+    this.caller = caller;
     this.overrides = overrides;
     this.connector = connector;
     this.store = store;
@@ -46,6 +54,20 @@ export class SessionContext {
 
   get sid(): string {
     return this.state.sid;
+  }
+
+  /** The facts an authorization decision reads, for a message of this session. */
+  authzRequest(method: string, backend?: string, target?: AuthzTarget, args?: unknown): AuthzRequest {
+    return {
+      identity: this.caller.identity,
+      http: this.caller.http,
+      mcp: { method, sessionId: this.sid, ...(backend !== undefined ? { backend } : {}), ...(target ? { target } : {}), ...(args !== undefined ? { arguments: args } : {}) },
+    };
+  }
+
+  /** Throws the client's JSON-RPC error when the message is not allowed. */
+  authorize(method: string, backend?: string, target?: AuthzTarget, args?: unknown): Promise<void> {
+    return this.route.authorizer.check(this.authzRequest(method, backend, target, args));
   }
 
   ref(backend: string): UpstreamSessionRef | undefined {
@@ -111,7 +133,7 @@ export class SessionContext {
   /** Opens a new upstream session in place of one that expired, for this and later requests. */
   private async reopen(backend: string): Promise<UpstreamSession> {
     const ir = this.route.backends.get(backend)!;
-    const opened = await this.connector.open(ir, this.sid, { protocolVersion: this.state.protocolVersion, ...this.state.client });
+    const opened = await this.connector.open(ir, this.sid, { protocolVersion: this.state.protocolVersion, ...this.state.client }, upstreamHeaders(ir, this.caller.identity));
     await this.store.setUpstream(this.sid, backend, opened.ref, this.ttlMs);
     this.resumed.set(backend, Promise.resolve(opened.session));
     return opened.session;
@@ -122,9 +144,10 @@ export class SessionContext {
     if (!ir) throw new JsonRpcError(ErrorCode.InvalidParams, `backend "${backend}" is not part of this route`);
     const client = { protocolVersion: this.state.protocolVersion, ...this.state.client };
     const ref = this.ref(backend);
-    if (ref) return this.connector.resume(ir, this.sid, ref, client);
+    const headers = upstreamHeaders(ir, this.caller.identity);
+    if (ref) return this.connector.resume(ir, this.sid, ref, client, headers);
     // The backend was unreachable when the session began (or was added by a reload): open it now.
-    const opened = await this.connector.open(ir, this.sid, client);
+    const opened = await this.connector.open(ir, this.sid, client, headers);
     if (this.ephemeral) return opened.session;
     await this.store.setUpstream(this.sid, backend, opened.ref, this.ttlMs);
     this.logger.info({ backend, session: this.sid }, 'opened a late upstream session');

@@ -9,6 +9,8 @@ export interface SessionState {
   readonly sid: string;
   /** "listener/route": a token minted for one route is not accepted on another. */
   readonly route: string;
+  /** Who opened the session (identity.principalKey): the same credentials must come with every request. */
+  readonly owner: string;
   readonly protocolVersion: string;
   /** The client's initialize params, replayed to open or reopen upstream sessions. */
   readonly client: { readonly capabilities: Record<string, unknown>; readonly clientInfo: Record<string, unknown> };

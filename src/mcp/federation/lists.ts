@@ -14,13 +14,21 @@ export interface ListKind {
   readonly feature: string;
   /** Names the gateway must always prefix, whatever the route's mode (opaque ids such as task ids). */
   readonly alwaysPrefixed?: boolean;
+  /** Lists show only what the caller may use: the method and subject kind an item is checked as. */
+  readonly usedBy?: { readonly method: string; readonly kind: 'tool' | 'prompt' | 'resource' };
 }
 
 export const LIST_KINDS: Record<string, ListKind> = {
-  'tools/list': { method: 'tools/list', items: 'tools', key: 'name', feature: 'tools' },
-  'prompts/list': { method: 'prompts/list', items: 'prompts', key: 'name', feature: 'prompts' },
-  'resources/list': { method: 'resources/list', items: 'resources', key: 'uri', feature: 'resources' },
-  'resources/templates/list': { method: 'resources/templates/list', items: 'resourceTemplates', key: 'uriTemplate', feature: 'resources' },
+  'tools/list': { method: 'tools/list', items: 'tools', key: 'name', feature: 'tools', usedBy: { method: 'tools/call', kind: 'tool' } },
+  'prompts/list': { method: 'prompts/list', items: 'prompts', key: 'name', feature: 'prompts', usedBy: { method: 'prompts/get', kind: 'prompt' } },
+  'resources/list': { method: 'resources/list', items: 'resources', key: 'uri', feature: 'resources', usedBy: { method: 'resources/read', kind: 'resource' } },
+  'resources/templates/list': {
+    method: 'resources/templates/list',
+    items: 'resourceTemplates',
+    key: 'uriTemplate',
+    feature: 'resources',
+    usedBy: { method: 'resources/read', kind: 'resource' },
+  },
   'tasks/list': { method: 'tasks/list', items: 'tasks', key: 'taskId', feature: 'tasks', alwaysPrefixed: true },
 };
 
@@ -50,15 +58,26 @@ export async function listFederated(ctx: SessionContext, kind: ListKind, params:
     const next: PendingPages = {};
     const items: Item[] = [];
     for (const page of pages) {
-      for (const item of page.items) items.push(renamed(item, kind.key, naming.prefixed(page.backend, String(item[kind.key]))));
+      for (const item of page.items) {
+        const name = String(item[kind.key]);
+        const downstream = naming.prefixed(page.backend, name);
+        if (usable(ctx, kind, page.backend, name, downstream)) items.push(renamed(item, kind.key, downstream));
+      }
       if (page.nextCursor !== undefined) next[page.backend] = page.nextCursor;
     }
     const nextCursor = encodeCursor(next);
     return nextCursor ? { [kind.items]: items, nextCursor } : { [kind.items]: items };
   }
   if (params?.cursor !== undefined) throw new JsonRpcError(ErrorCode.InvalidParams, 'Invalid cursor');
-  const { items } = await listComplete(ctx, kind, signal);
-  return { [kind.items]: items };
+  const { items, index } = await listComplete(ctx, kind, signal);
+  const shown = ctx.route.authorizer.active
+    ? items.filter((item) => {
+        const downstream = String(item[kind.key]);
+        const target = index.get(downstream)!;
+        return usable(ctx, kind, target.backend, target.name, downstream);
+      })
+    : items;
+  return { [kind.items]: shown };
 }
 
 /**
@@ -142,6 +161,12 @@ async function fetchAllPages(ctx: SessionContext, kind: ListKind, backend: strin
     cursor = got.nextCursor;
   }
   throw new JsonRpcError(ErrorCode.UpstreamUnavailable, `backend "${backend}" has more than ${MAX_PAGES} pages of ${kind.items}`);
+}
+
+/** Whether the caller may use what a list item names, so lists show only that. */
+function usable(ctx: SessionContext, kind: ListKind, backend: string, name: string, downstreamName: string): boolean {
+  if (!kind.usedBy || !ctx.route.authorizer.active) return true;
+  return ctx.route.authorizer.visible(ctx.authzRequest(kind.usedBy.method, backend, { kind: kind.usedBy.kind, name, downstreamName }, {}));
 }
 
 /** A shallow copy with one field changed: every other field passes through untouched. */

@@ -46,14 +46,15 @@ export class UpstreamConnector {
     this.logger = logger;
   }
 
-  async open(backend: BackendIR, sid: string, client: ClientInit): Promise<OpenedUpstream> {
+  /** `callerHeaders`: per-caller headers (a passed-through token) on top of the backend's own. */
+  async open(backend: BackendIR, sid: string, client: ClientInit, callerHeaders?: Record<string, string>): Promise<OpenedUpstream> {
     const request = this.initializeRequest(client);
     if (backend.transport === 'streamable-http') {
       const pool = this.pools.get(backend.url);
-      const { sessionId, response } = await StreamableHttpSession.initialize(backend, pool, request, this.maxMessageBytes);
+      const { sessionId, response } = await StreamableHttpSession.initialize(backend, pool, request, this.maxMessageBytes, callerHeaders);
       const result = resultOf(backend.name, response);
       const protocolVersion = String(result.protocolVersion ?? client.protocolVersion);
-      const session = new StreamableHttpSession({ backend, pool, sessionId, protocolVersion, maxMessageBytes: this.maxMessageBytes });
+      const session = new StreamableHttpSession({ backend, pool, sessionId, protocolVersion, maxMessageBytes: this.maxMessageBytes, callerHeaders });
       await session.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
       return { session, ref: { id: sessionId, protocolVersion, features: featuresOf(result) }, result };
     }
@@ -62,7 +63,7 @@ export class UpstreamConnector {
       const result = shared.initializeResult;
       return { session: new SharedSessionView(shared), ref: { id: null, protocolVersion: String(result.protocolVersion), features: featuresOf(result) }, result };
     }
-    const session = new ChannelSession(backend.name, await this.connectChannel(backend), backend.timeoutMs, this.logger);
+    const session = new ChannelSession(backend.name, await this.connectChannel(backend, callerHeaders), backend.timeoutMs, this.logger);
     try {
       const result = await session.initialize(request);
       this.channels.add(sid, backend.name, session, backend.transport === 'stdio' ? backend.idleTimeoutMs : SSE_IDLE_MS);
@@ -125,7 +126,7 @@ export class UpstreamConnector {
   }
 
   /** The upstream session a token refers to, reopened in this process when it has none. */
-  async resume(backend: BackendIR, sid: string, ref: UpstreamSessionRef, client: ClientInit): Promise<UpstreamSession> {
+  async resume(backend: BackendIR, sid: string, ref: UpstreamSessionRef, client: ClientInit, callerHeaders?: Record<string, string>): Promise<UpstreamSession> {
     if (backend.transport === 'streamable-http') {
       return new StreamableHttpSession({
         backend,
@@ -133,13 +134,14 @@ export class UpstreamConnector {
         sessionId: ref.id,
         protocolVersion: ref.protocolVersion,
         maxMessageBytes: this.maxMessageBytes,
+        callerHeaders,
       });
     }
     if (backend.transport === 'stdio' && backend.scope === 'shared') return new SharedSessionView(await this.sharedSession(backend));
     const live = this.channels.get(sid, backend.name);
     if (live) return live;
     this.logger.warn({ backend: backend.name, session: sid }, 'reopening an upstream session this process does not hold; upstream state starts afresh');
-    return (await this.open(backend, sid, client)).session;
+    return (await this.open(backend, sid, client, callerHeaders)).session;
   }
 
   /** Ends every upstream session of a downstream session. */
@@ -148,9 +150,9 @@ export class UpstreamConnector {
     await this.channels.endSession(sid);
   }
 
-  private async connectChannel(backend: BackendIR): Promise<ChannelSessionChannel> {
+  private async connectChannel(backend: BackendIR, callerHeaders?: Record<string, string>): Promise<ChannelSessionChannel> {
     if (backend.transport === 'stdio') return StdioChannel.spawn(backend, this.maxMessageBytes, this.logger);
-    return LegacySseChannel.connect(backend, this.pools.get(backend.url), this.maxMessageBytes);
+    return LegacySseChannel.connect(backend, this.pools.get(backend.url), this.maxMessageBytes, callerHeaders);
   }
 
   private initializeRequest(client: ClientInit): JsonRpcRequest {

@@ -12,19 +12,21 @@ export class LegacySseChannel implements MessageChannel {
   private readonly backend: RemoteBackendIR;
   private readonly pool: Pool;
   private readonly maxMessageBytes: number;
+  private readonly headers: Record<string, string>;
   private readonly abort = new AbortController();
   private postPath: string | undefined;
   private receiver: ChannelReceiver | undefined;
 
-  private constructor(backend: RemoteBackendIR, pool: Pool, maxMessageBytes: number) {
+  private constructor(backend: RemoteBackendIR, pool: Pool, maxMessageBytes: number, callerHeaders: Record<string, string> | undefined) {
     this.backend = backend;
     this.pool = pool;
     this.maxMessageBytes = maxMessageBytes;
+    this.headers = { ...backend.headers, ...callerHeaders };
   }
 
   /** Opens the event stream and waits for the endpoint event (bounded by the backend timeout). */
-  static async connect(backend: RemoteBackendIR, pool: Pool, maxMessageBytes: number): Promise<LegacySseChannel> {
-    const channel = new LegacySseChannel(backend, pool, maxMessageBytes);
+  static async connect(backend: RemoteBackendIR, pool: Pool, maxMessageBytes: number, callerHeaders?: Record<string, string>): Promise<LegacySseChannel> {
+    const channel = new LegacySseChannel(backend, pool, maxMessageBytes, callerHeaders);
     await channel.open();
     return channel;
   }
@@ -40,7 +42,7 @@ export class LegacySseChannel implements MessageChannel {
       res = await this.pool.request({
         method: 'POST',
         path: this.postPath,
-        headers: { ...this.backend.headers, 'content-type': 'application/json' },
+        headers: { ...this.headers, 'content-type': 'application/json' },
         body: raw,
         headersTimeout: this.backend.timeoutMs,
       });
@@ -63,7 +65,7 @@ export class LegacySseChannel implements MessageChannel {
       res = await this.pool.request({
         method: 'GET',
         path: url.pathname + url.search,
-        headers: { ...this.backend.headers, accept: 'text/event-stream' },
+        headers: { ...this.headers, accept: 'text/event-stream' },
         signal: this.abort.signal,
         headersTimeout: this.backend.timeoutMs,
         bodyTimeout: 0,

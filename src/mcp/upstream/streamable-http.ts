@@ -15,6 +15,8 @@ export interface HttpSessionInit {
   readonly sessionId: string | null;
   readonly protocolVersion: string;
   readonly maxMessageBytes: number;
+  /** Per-caller headers on top of the backend's own (a passed-through token). */
+  readonly callerHeaders?: Record<string, string> | undefined;
 }
 
 /**
@@ -33,6 +35,7 @@ export class StreamableHttpSession implements UpstreamSession {
     this.path = init.backend.url.pathname + init.backend.url.search;
     this.baseHeaders = {
       ...init.backend.headers,
+      ...init.callerHeaders,
       'mcp-protocol-version': init.protocolVersion,
       ...(init.sessionId ? { 'mcp-session-id': init.sessionId } : {}),
     };
@@ -101,8 +104,9 @@ export class StreamableHttpSession implements UpstreamSession {
     pool: Pool,
     request: JsonRpcRequest,
     maxMessageBytes: number,
+    callerHeaders?: Record<string, string>,
   ): Promise<{ sessionId: string | null; response: Inbound }> {
-    const bare = new StreamableHttpSession({ backend, pool, sessionId: null, protocolVersion: String(request.params?.protocolVersion ?? ''), maxMessageBytes });
+    const bare = new StreamableHttpSession({ backend, pool, sessionId: null, protocolVersion: String(request.params?.protocolVersion ?? ''), maxMessageBytes, callerHeaders });
     const res = await bare.post(request);
     const header = res.headers['mcp-session-id'];
     const sessionId = typeof header === 'string' ? header : null;

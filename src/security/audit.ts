@@ -1,0 +1,237 @@
+/**
+ * The audit trail: one JSON line per authorization decision and per tool call.
+ * Writing must never slow down or fail a request, so records are buffered in a
+ * bounded queue behind the stream's own backpressure, and dropped (and counted)
+ * rather than held without limit when the destination cannot keep up.
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
+
+export interface AuditRecord {
+  /** ISO 8601. */
+  time: string;
+  traceId?: string;
+  /** The gateway's session id (sid), never the session token. */
+  session?: string;
+  /** `apiKey` is the key's configured name, never its value. */
+  identity?: { subject?: string; method: string; issuer?: string; spiffe?: string; apiKey?: string };
+  route: string;
+  backend?: string;
+  /** The MCP method. */
+  method: string;
+  /** The downstream tool, prompt or resource name. */
+  tool?: string;
+  decision: 'allow' | 'deny';
+  /** The rule or policy that decided. */
+  rule?: string;
+  reason?: string;
+  latencyMs?: number;
+  outcome?: 'ok' | 'error' | 'denied' | 'cancelled';
+  /** Hex sha256 of the arguments' canonical JSON; the arguments themselves are never logged. */
+  argumentsDigest?: string;
+}
+
+export interface AuditSinkOptions {
+  destination: 'stdout' | { file: string };
+  /** Records held while the stream drains; beyond this they are dropped. Default 10_000. */
+  maxBufferedRecords?: number;
+}
+
+export const DEFAULT_MAX_BUFFERED_RECORDS = 10_000;
+
+/**
+ * Field names that smell of credentials, or of payloads that may carry them. Records
+ * are built by the gateway from known fields, but an extra field slipped in later
+ * (a spread of a request object, say) must not turn the audit log into a secret store.
+ */
+const SECRET_FIELD = /token|authorization|password|passwd|secret|cookie|api[-_]?key|credential|bearer|private[-_]?key|^arguments$|^args$/i;
+
+export class AuditLog {
+  private readonly stream: Writable;
+  private readonly ownsStream: boolean;
+  private readonly maxBuffered: number;
+  private readonly onDrop: ((dropped: number) => void) | undefined;
+  /** Lines waiting for the stream's 'drain'; bounded by maxBuffered. */
+  private readonly queue: string[] = [];
+  private waitingForDrain = false;
+  /** Lines handed to the stream whose write callback has not run yet. */
+  private inFlight = 0;
+  private droppedCount = 0;
+  private broken = false;
+  private closing: Promise<void> | undefined;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(options: AuditSinkOptions, onDrop?: (dropped: number) => void) {
+    const max = options.maxBufferedRecords ?? DEFAULT_MAX_BUFFERED_RECORDS;
+    if (!Number.isInteger(max) || max < 0) throw new RangeError(`maxBufferedRecords must be a non-negative integer, got ${max}`);
+    this.maxBuffered = max;
+    this.onDrop = onDrop;
+    if (options.destination === 'stdout') {
+      this.stream = process.stdout;
+      this.ownsStream = false;
+    } else {
+      this.stream = createWriteStream(options.destination.file, { flags: 'a', mode: 0o600 });
+      this.ownsStream = true;
+    }
+    this.stream.on('drain', this.onDrain);
+    // A write error (disk full, closed pipe) must not crash the gateway: the sink
+    // goes quiet and everything from then on is counted as dropped.
+    this.stream.on('error', this.onError);
+  }
+
+  /** Total records dropped so far (buffer full, stream failed, or written after close). */
+  get dropped(): number {
+    return this.droppedCount;
+  }
+
+  write(record: AuditRecord): void {
+    if (this.broken || this.closing) return this.drop(1);
+    let line: string;
+    try {
+      line = serialize(record) + '\n';
+    } catch {
+      // Cyclic or BigInt extras: losing the record beats throwing into a request.
+      return this.drop(1);
+    }
+    if (this.waitingForDrain) {
+      if (this.queue.length >= this.maxBuffered) return this.drop(1);
+      this.queue.push(line);
+      return;
+    }
+    this.send(line);
+  }
+
+  /** Resolves once every accepted record has been handed to the OS (or lost to a stream error). */
+  flush(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Flushes, then closes the file. stdout is flushed but left open: it is not ours. */
+  close(): Promise<void> {
+    this.closing ??= this.flush().then(() => this.endStream());
+    return this.closing;
+  }
+
+  private send(line: string): void {
+    this.inFlight++;
+    let accepted: boolean;
+    try {
+      accepted = this.stream.write(line, this.onWritten);
+    } catch {
+      // write() after destroy can throw synchronously on some streams; the callback won't come.
+      this.inFlight--;
+      this.drop(1);
+      return;
+    }
+    if (!accepted) this.waitingForDrain = true;
+  }
+
+  private readonly onWritten = (error?: Error | null): void => {
+    this.inFlight--;
+    if (error) this.drop(1);
+    this.notifyIfIdle();
+  };
+
+  private readonly onDrain = (): void => {
+    this.waitingForDrain = false;
+    while (this.queue.length > 0 && !this.waitingForDrain && !this.broken) this.send(this.queue.shift()!);
+    this.notifyIfIdle();
+  };
+
+  private readonly onError = (): void => {
+    this.broken = true;
+    this.waitingForDrain = false;
+    this.drop(this.queue.length);
+    this.queue.length = 0;
+    this.notifyIfIdle();
+  };
+
+  private drop(count: number): void {
+    if (count <= 0) return;
+    this.droppedCount += count;
+    try {
+      this.onDrop?.(count);
+    } catch {
+      // A failing metrics hook must not surface in the request path.
+    }
+  }
+
+  private isIdle(): boolean {
+    return this.queue.length === 0 && (this.inFlight === 0 || this.broken);
+  }
+
+  private notifyIfIdle(): void {
+    if (!this.isIdle() || this.idleWaiters.length === 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private endStream(): Promise<void> {
+    if (!this.ownsStream) {
+      // process.stdout outlives us; leave it as we found it.
+      this.stream.off('drain', this.onDrain);
+      this.stream.off('error', this.onError);
+      return Promise.resolve();
+    }
+    if (this.stream.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.stream.once('close', () => resolve());
+      this.stream.end();
+    });
+  }
+}
+
+/** The record as one JSON line, minus anything that looks like a secret. */
+function serialize(record: AuditRecord): string {
+  const identity = record.identity;
+  return JSON.stringify(record, function (this: unknown, key: string, value: unknown) {
+    if (key === '' || !SECRET_FIELD.test(key)) return value;
+    // The one sanctioned exception: identity.apiKey is the key's name, not its value.
+    if (this === identity && key === 'apiKey' && typeof value === 'string') return value;
+    return undefined;
+  });
+}
+
+/**
+ * JSON with object keys sorted by UTF-16 code units, in the spirit of RFC 8785 (JCS):
+ * ECMAScript number and string serialization, no whitespace. Equal values give equal
+ * text whatever the key order they arrived in. Throws on cycles and BigInt, as
+ * JSON.stringify does.
+ */
+export function canonicalJson(value: unknown): string {
+  return canonical(value, new Set()) ?? 'null';
+}
+
+function canonical(value: unknown, ancestors: Set<object>): string | undefined {
+  if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    value = (value as { toJSON: () => unknown }).toJSON();
+  }
+  if (value === null || typeof value !== 'object') {
+    // JSON.stringify already follows ECMAScript's number-to-string, as JCS requires;
+    // it yields undefined for functions, symbols and undefined, which callers omit.
+    return JSON.stringify(value);
+  }
+  if (ancestors.has(value)) throw new TypeError('canonicalJson: cyclic structure');
+  ancestors.add(value);
+  try {
+    if (Array.isArray(value)) {
+      return `[${value.map((item) => canonical(item, ancestors) ?? 'null').join(',')}]`;
+    }
+    const members: string[] = [];
+    for (const key of Object.keys(value).sort()) {
+      const text = canonical((value as Record<string, unknown>)[key], ancestors);
+      if (text !== undefined) members.push(`${JSON.stringify(key)}:${text}`);
+    }
+    return `{${members.join(',')}}`;
+  } finally {
+    ancestors.delete(value);
+  }
+}
+
+/** Hex sha256 of the canonical JSON of a tool call's arguments (absent arguments hash as `null`). */
+export function argumentsDigest(args: unknown): string {
+  return createHash('sha256').update(canonicalJson(args)).digest('hex');
+}
