@@ -27,8 +27,8 @@ export class Listener {
           serve,
         )
       : createServer(options, serve);
-    this.server.on('clientError', (err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (socket.writable) socket.end(`HTTP/1.1 ${CLIENT_ERROR_STATUS[err.code ?? ''] ?? '400 Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       else socket.destroy();
       logger.debug({ listener: name, err: err.message }, 'client error');
     });
@@ -60,6 +60,13 @@ export class Listener {
     await closed;
   }
 }
+
+/** Parser failures a client caused, answered before any handler runs. */
+const CLIENT_ERROR_STATUS: Record<string, string> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: '413 Payload Too Large',
+};
 
 export function respondError(res: ServerResponse, err: unknown, logger: Logger): void {
   const status = err instanceof HttpError ? err.status : 500;

@@ -166,7 +166,8 @@ async function fetchAllPages(ctx: SessionContext, kind: ListKind, backend: strin
 /** Whether the caller may use what a list item names, so lists show only that. */
 function usable(ctx: SessionContext, kind: ListKind, backend: string, name: string, downstreamName: string): boolean {
   if (!kind.usedBy || !ctx.route.authorizer.active) return true;
-  return ctx.route.authorizer.visible(ctx.authzRequest(kind.usedBy.method, backend, { kind: kind.usedBy.kind, name, downstreamName }, {}));
+  const request = ctx.authzRequest(kind.usedBy.method, backend, { kind: kind.usedBy.kind, name, downstreamName });
+  return ctx.route.authorizer.visible({ ...request, mcp: { ...request.mcp, listing: true } });
 }
 
 /** A shallow copy with one field changed: every other field passes through untouched. */

@@ -62,7 +62,8 @@ function ruleMatches(rule: AccessRuleIR, request: AuthzRequest, denying: boolean
   if (rule.mcp && !mcpMatches(rule.mcp, request)) return false;
   if (rule.cel) {
     const result = rule.cel.evaluate(celActivation(request, rule.cel.variables));
-    return 'value' in result ? result.value : denying;
+    if ('value' in result) return result.value;
+    return request.mcp.listing ? !denying : denying;
   }
   return true;
 }

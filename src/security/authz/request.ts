@@ -13,6 +13,11 @@ export interface AuthzRequest {
     /** What the method names: a tool, prompt or resource, as the backend knows it and as the client sees it. */
     readonly target?: { readonly kind: 'tool' | 'prompt' | 'resource'; readonly name: string; readonly downstreamName: string };
     readonly arguments?: unknown;
+    /**
+     * Deciding whether a list shows the subject, before any arguments exist: a condition
+     * that needs them cannot be evaluated, so it neither hides the subject nor vetoes it.
+     */
+    readonly listing?: boolean;
   };
 }
 

@@ -1,0 +1,282 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFixtureServer, type Fixture } from './fixtures/fixture-server.ts';
+import { INITIALIZE, post, startGateway, waitFor, type RunningGateway } from './helpers.ts';
+import { startIssuer, type TestIssuer } from './support/jwt-issuer.ts';
+
+const AUD = 'https://gateway.test/mcp';
+
+const AUTHORIZATION = {
+  rules: [
+    // Every caller may do the base protocol (initialize, ping, tools/list, ...).
+    { name: 'base', mcp: { baseProtocol: 'match' as const } },
+    { name: 'search', mcp: { methods: [{ name: 'tools/call', params: ['search'] }] } },
+    { name: 'tmp-fetch', mcp: { methods: [{ name: 'tools/call', params: ['fetch'] }] }, when: 'mcp.tool.arguments.path.startsWith("/tmp/")' },
+    { name: 'admins-delete', mcp: { methods: [{ name: 'tools/call', params: ['delete'] }] }, when: '"admin" in jwt.groups' },
+  ],
+};
+
+describe('authentication and tool-level authorization at the gateway', () => {
+  let issuer: TestIssuer;
+  let up: Fixture;
+  let gw: RunningGateway;
+  let auditFile: string;
+  let user: string;
+  let admin: string;
+
+  beforeAll(async () => {
+    issuer = await startIssuer();
+    up = await startFixtureServer({ name: 'up', tools: ['search', 'fetch', 'delete', 'secret'] });
+    auditFile = join(mkdtempSync(join(tmpdir(), 'switchboard-audit-')), 'audit.jsonl');
+    gw = await startGateway(
+      [{ name: 'up', transport: 'streamable-http', url: up.url }],
+      {
+        authentication: { jwt: { issuers: [{ issuer: issuer.issuer, audiences: [AUD], jwksUrl: issuer.jwksUrl, algorithms: ['RS256'] }] } },
+        oauth: { resource: AUD, authorizationServers: [issuer.issuer], scopesSupported: ['mcp'], requiredScopes: ['mcp'] },
+        authorization: AUTHORIZATION,
+      },
+      { audit: { destination: { file: auditFile } } },
+    );
+    user = await issuer.sign({ sub: 'alice', scope: 'mcp', groups: ['dev'] });
+    admin = await issuer.sign({ sub: 'root', scope: 'mcp', groups: ['admin'] });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    await up?.close();
+    await issuer?.close();
+  });
+
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+  async function session(token: string): Promise<Record<string, string>> {
+    const res = await post(gw.url, INITIALIZE, bearer(token));
+    expect(res.status).toBe(200);
+    return { ...bearer(token), 'mcp-session-id': res.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25' };
+  }
+
+  const callsTo = (tool: string) => up.received.filter((m) => m.method === 'tools/call' && (m.params as any).name === tool).length;
+
+  async function call(headers: Record<string, string>, name: string, args: object = {}): Promise<any> {
+    const res = await post(gw.url, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name, arguments: args } }, headers);
+    expect(res.status).toBe(200);
+    return res.text.startsWith('{') ? res.json : JSON.parse([...res.text.matchAll(/^data: (.*)$/gm)].at(-1)![1]!);
+  }
+
+  it('no token: 401 with a challenge pointing at the protected resource metadata, which is served', async () => {
+    const before = up.received.length;
+    const res = await post(gw.url, INITIALIZE);
+    expect(res.status).toBe(401);
+    const challenge = res.headers.get('www-authenticate')!;
+    expect(challenge).toContain('Bearer resource_metadata="https://gateway.test/.well-known/oauth-protected-resource/mcp"');
+    expect(challenge).toContain('scope="mcp"');
+    const meta = await fetch(gw.url.replace('/mcp', '/.well-known/oauth-protected-resource/mcp'));
+    expect(await meta.json()).toEqual({ resource: AUD, authorization_servers: [issuer.issuer], scopes_supported: ['mcp'], bearer_methods_supported: ['header'] });
+    expect(up.received.length).toBe(before);
+  });
+
+  it('bad tokens get 401 invalid_token and reach no upstream; every request is authenticated', async () => {
+    const before = up.received.length;
+    const expired = await issuer.sign({ sub: 'alice', scope: 'mcp' }, { expiresIn: Math.floor(Date.now() / 1000) - 3600 });
+    const wrongAudience = await issuer.sign({ sub: 'alice', scope: 'mcp' }, { audience: 'https://elsewhere/mcp' });
+    const none = `${Buffer.from('{"alg":"NoNe","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss: issuer.issuer, aud: AUD, sub: 'x', exp: 9e9 })).toString('base64url')}.`;
+    for (const token of [expired, wrongAudience, none, 'garbage', `${user}x`]) {
+      const res = await post(gw.url, INITIALIZE, bearer(token));
+      expect(res.status, token.slice(0, 20)).toBe(401);
+      expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
+      expect(res.text).not.toContain(token);
+    }
+    // A valid session, then a request on it without the token.
+    const h = await session(user);
+    const { authorization: _, ...withoutToken } = h;
+    expect((await post(gw.url, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, withoutToken)).status).toBe(401);
+    expect(up.received.length).toBe(before + 2); // the valid session's initialize + initialized
+  });
+
+  it('a token in the query string is refused; a token without the required scope gets 403 insufficient_scope', async () => {
+    expect((await post(`${gw.url}?access_token=${user}`, INITIALIZE)).status).toBe(400);
+    const noScope = await issuer.sign({ sub: 'alice', scope: 'other' });
+    const res = await post(gw.url, INITIALIZE, bearer(noScope));
+    expect(res.status).toBe(403);
+    expect(res.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
+  });
+
+  it('lists show only what the caller may call; a forbidden call is JSON-RPC 403 and never reaches the upstream', async () => {
+    const h = await session(user);
+    const list = await post(gw.url, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, h);
+    // fetch depends on its arguments, so it is listed; delete needs admin, secret is never allowed.
+    expect(list.json.result.tools.map((t: any) => t.name).sort()).toEqual(['up__fetch', 'up__search']);
+    expect((await call(h, 'up__search', { text: 'q' })).result.content[0].text).toBe('up:search:{"text":"q"}');
+    const denied = await call(h, 'up__secret');
+    expect(denied.error).toEqual({ code: 403, message: 'Access to this tool is forbidden.' });
+    expect(callsTo('secret')).toBe(0);
+  });
+
+  it('argument-level and claim-level rules', async () => {
+    const h = await session(user);
+    expect((await call(h, 'up__fetch', { path: '/tmp/a.txt' })).result).toBeDefined();
+    expect((await call(h, 'up__fetch', { path: '/etc/passwd' })).error.code).toBe(403);
+    expect((await call(h, 'up__fetch', {})).error.code).toBe(403);
+    expect((await call(h, 'up__delete')).error.code).toBe(403);
+    expect(callsTo('delete')).toBe(0);
+    const a = await session(admin);
+    expect((await call(a, 'up__delete')).result).toBeDefined();
+    expect(callsTo('delete')).toBe(1);
+    const fetched = up.received.filter((m) => m.method === 'tools/call' && (m.params as any).name === 'fetch');
+    expect(fetched.map((m) => (m.params as any).arguments.path)).toEqual(['/tmp/a.txt']);
+  });
+
+  it('name tricks do not reach a forbidden tool: case, prefixes, look-alikes, encodings', async () => {
+    const h = await session(user);
+    const before = up.received.filter((m) => m.method === 'tools/call').length;
+    for (const name of ['UP__secret', 'up__Secret', 'up__secret\u200b', 'up__s\u0435cret', 'up%5F%5Fsecret', 'up__up__secret', '__secret', 'up__', 'secret']) {
+      const r = await call(h, name);
+      expect(r.error, name).toBeDefined();
+      expect([403, -32602]).toContain(r.error.code);
+    }
+    expect(up.received.filter((m) => m.method === 'tools/call').length).toBe(before);
+  });
+
+  it('batches, duplicate keys and spoofed methods cannot smuggle a forbidden call', async () => {
+    const h = await session(user);
+    const batch = await post(gw.url, JSON.stringify([{ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'up__search' } }, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'up__secret' } }]), h);
+    expect(batch.status).toBe(400);
+    expect(batch.json.error.code).toBe(-32600);
+    // Duplicate keys: the gateway decides on the value it forwards, so the two cannot differ.
+    const dup = await post(gw.url, '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"up__search","name":"up__secret","arguments":{}}}', h);
+    expect(dup.json.error.code).toBe(403);
+    const dupOk = await post(gw.url, '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"up__secret","name":"up__search","arguments":{"text":"d"}}}', h);
+    expect(dupOk.text).toContain('up:search:');
+    for (const method of ['tools/call ', 'TOOLS/CALL', 'tools//call', 'tools/call\u0000']) {
+      const r = await post(gw.url, { jsonrpc: '2.0', id: 5, method, params: { name: 'up__secret' } }, h);
+      expect(r.json.error.code, JSON.stringify(method)).toBe(-32601);
+    }
+    expect(callsTo('secret')).toBe(0);
+  });
+
+  it("a session presented with another caller's token is unknown, and reaches no upstream", async () => {
+    const alice = await session(user);
+    const before = up.received.length;
+    const stolen = { ...alice, ...bearer(admin) };
+    const res = await post(gw.url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'up__delete', arguments: {} } }, stolen);
+    expect(res.status).toBe(404);
+    expect(up.received.length).toBe(before);
+  });
+
+  it('oversized headers are refused before any work', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const u = new URL(gw.url);
+      const req = httpRequest({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'x-big': 'a'.repeat(64 * 1024) } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.end('{}');
+    });
+    expect(status).toBe(431);
+  });
+
+  it('writes one audit record per decision and per tool call, without tokens or arguments', async () => {
+    await waitFor(() => {
+      try {
+        return readFileSync(auditFile, 'utf8').includes('"outcome":"denied"');
+      } catch {
+        return false;
+      }
+    });
+    const text = readFileSync(auditFile, 'utf8');
+    const records = text.trim().split('\n').map((l) => JSON.parse(l));
+    expect(records.some((r) => r.decision === 'deny' && r.tool === 'up__secret' && r.identity.subject === 'alice')).toBe(true);
+    expect(records.some((r) => r.method === 'tools/call' && r.outcome === 'ok' && typeof r.latencyMs === 'number' && /^[0-9a-f]{64}$/.test(r.argumentsDigest))).toBe(true);
+    expect(text).not.toContain(user);
+    expect(text).not.toContain('/tmp/a.txt');
+  });
+});
+
+describe('API keys, external authorization, credentials upstream', () => {
+  let up: Fixture;
+
+  beforeAll(async () => {
+    up = await startFixtureServer({ name: 'up', tools: ['echo'] });
+  });
+
+  afterAll(async () => {
+    await up?.close();
+  });
+
+  it('API keys: the right key opens a session; a wrong one is 401', async () => {
+    const gw = await startGateway([{ name: 'up', transport: 'streamable-http', url: up.url }], {
+      authentication: { apiKeys: { keys: [{ name: 'ci-bot', key: 'k-0123456789abcdef-ci', attributes: { team: 'platform' } }] } },
+      authorization: { rules: [{ name: 'platform', when: 'apiKey.team == "platform"' }] },
+    });
+    try {
+      expect((await post(gw.url, INITIALIZE, { 'x-api-key': 'k-0123456789abcdef-ci' })).status).toBe(200);
+      expect((await post(gw.url, INITIALIZE, { 'x-api-key': 'k-0123456789abcdef-cX' })).status).toBe(401);
+      expect((await post(gw.url, INITIALIZE)).status).toBe(401);
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  it('external authorization: consulted first, fails closed when unreachable', async () => {
+    const { createServer } = await import('node:http');
+    const seen: any[] = [];
+    const authz = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        const check = JSON.parse(body);
+        seen.push(check);
+        const ok = check.mcp.method !== 'tools/call' || check.mcp.tool === 'up__echo';
+        res.writeHead(ok ? 200 : 403, { 'content-type': 'application/json' }).end(JSON.stringify({ reason: ok ? 'fine' : 'not on my watch' }));
+      });
+    });
+    await new Promise<void>((r) => authz.listen(0, '127.0.0.1', r));
+    const port = (authz.address() as { port: number }).port;
+    const gw = await startGateway([{ name: 'up', transport: 'streamable-http', url: up.url }], { authorization: { externalAuth: { url: `http://127.0.0.1:${port}/check` }, rules: [{ name: 'all' }] } });
+    const down = await startGateway([{ name: 'up', transport: 'streamable-http', url: up.url }], { authorization: { externalAuth: { url: 'http://127.0.0.1:9/check', timeout: '300ms' }, rules: [{ name: 'all' }] } });
+    try {
+      const init = await post(gw.url, INITIALIZE, { authorization: 'Bearer secret-client-token' });
+      const h = { 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25', authorization: 'Bearer secret-client-token' };
+      const ok = await post(gw.url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'up__echo', arguments: {} } }, h);
+      expect(ok.text).toContain('up:echo');
+      expect(JSON.stringify(seen)).not.toContain('secret-client-token');
+      const refused = await post(gw.url, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'up__other', arguments: {} } }, h);
+      expect(refused.json.error.code).toBe(403);
+      const closed = await post(down.url, INITIALIZE);
+      expect(closed.json.error).toEqual({ code: 403, message: 'Access to this tool is forbidden.' });
+    } finally {
+      await gw.stop();
+      await down.stop();
+      authz.close();
+    }
+  });
+
+  it("the client's token reaches an upstream only with passthrough; backends get their own credentials", async () => {
+    const issuer = await startIssuer();
+    const other = await startFixtureServer({ name: 'pt', tools: ['echo'] });
+    const gw = await startGateway(
+      [
+        { name: 'up', transport: 'streamable-http', url: up.url, headers: { authorization: 'Bearer backend-own-credential' } },
+        { name: 'pt', transport: 'streamable-http', url: other.url, passthrough: true },
+      ],
+      { authentication: { jwt: { issuers: [{ issuer: issuer.issuer, audiences: [AUD], jwksUrl: issuer.jwksUrl }] } } },
+    );
+    try {
+      const token = await issuer.sign({ sub: 'carol' });
+      const res = await post(gw.url, INITIALIZE, { authorization: `Bearer ${token}` });
+      expect(res.status).toBe(200);
+      const upInit = up.received.filter((m) => m.method === 'initialize').at(-1)!;
+      expect(upInit.headers.authorization).toBe('Bearer backend-own-credential');
+      const ptInit = other.received.filter((m) => m.method === 'initialize').at(-1)!;
+      expect(ptInit.headers.authorization).toBe(`Bearer ${token}`);
+    } finally {
+      await gw.stop();
+      await other.close();
+      await issuer.close();
+    }
+  });
+});
