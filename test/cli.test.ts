@@ -19,7 +19,7 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 
 describe('switchboard CLI', () => {
   it('validate accepts every example config', async () => {
-    for (const example of ['examples/federation.yaml', 'examples/stdio-servers.yaml']) {
+    for (const example of ['examples/federation.yaml', 'examples/stdio-servers.yaml', 'examples/secured.yaml']) {
       const r = await cli(['validate', `${ROOT}${example}`]);
       expect(r.stderr, example).toBe('');
       expect(r.code, example).toBe(0);
@@ -41,6 +41,18 @@ describe('switchboard CLI', () => {
     const refs = await cli(['validate', file]);
     expect(refs.code).toBe(1);
     expect(refs.stderr).toContain(`${file}:6:20: listeners[0].routes[0].backends[0]: unknown backend "ghost" (expected one of: none defined)`);
+  });
+
+  it('policy explain prints the decision and the rule that made it', async () => {
+    const denied = await cli(['policy', 'explain', '--config', `${ROOT}examples/secured.yaml`, '--request', `${ROOT}examples/explain-request.json`]);
+    expect(denied.code).toBe(2);
+    expect(denied.stdout).toMatch(/^DENY {2}rule: no-deletes-unless-admin /);
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-explain-'));
+    const admin = join(dir, 'admin.json');
+    writeFileSync(admin, JSON.stringify({ identity: { subject: 'root', claims: { groups: ['admin', 'staff'] } }, mcp: { method: 'tools/call', tool: 'notes__delete_note', arguments: {} } }));
+    const allowed = await cli(['policy', 'explain', '--config', `${ROOT}examples/secured.yaml`, '--request', admin]);
+    expect(allowed.code).toBe(0);
+    expect(allowed.stdout).toMatch(/^ALLOW {2}rule: rules\/notes-for-staff /);
   });
 
   it('run with a missing config file says which file', async () => {

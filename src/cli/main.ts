@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { configJsonSchema } from '../config/schema.ts';
+import { explain, type ExplainInput } from '../security/authz/explain.ts';
 import { runGateway } from './run.ts';
 
 const program = new Command('switchboard').description('An agentic gateway: many MCP servers behind one governed endpoint').version('0.1.0');
@@ -41,6 +42,25 @@ program
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       console.error(err.message);
+      process.exitCode = 1;
+    }
+  });
+
+const policy = program.command('policy').description('inspect authorization policies');
+policy
+  .command('explain')
+  .description('print whether a request would be allowed, and the rule that decides (the external authorizer is not called)')
+  .requiredOption('-c, --config <file>', 'config file')
+  .requiredOption('-r, --request <file>', 'JSON request: {"identity": {...}, "http": {...}, "mcp": {"method", "tool", "arguments"}}')
+  .action((opts: { config: string; request: string }) => {
+    try {
+      const result = explain(loadConfigFile(opts.config), JSON.parse(readFileSync(opts.request, 'utf8')) as ExplainInput);
+      console.log(`${result.decision.allowed ? 'ALLOW' : 'DENY'}  rule: ${result.decision.rule}  (${result.decision.reason})`);
+      for (const step of result.steps) console.log(`  ${step.level}: ${step.decision.allowed ? 'allow' : 'deny'} by ${step.decision.rule} — ${step.decision.reason}`);
+      if (result.externalAuth) console.log('  note: an external authorizer is configured; it is consulted first at run time');
+      process.exitCode = result.decision.allowed ? 0 : 2;
+    } catch (err) {
+      console.error(err instanceof ConfigError ? err.message : `policy explain: ${(err as Error).message}`);
       process.exitCode = 1;
     }
   });

@@ -35,7 +35,7 @@ export function decide(authz: AuthorizationIR | undefined, request: AuthzRequest
   for (const policy of authz.policies) {
     if (policy.action !== 'deny') continue;
     const rule = policy.rules.find((r) => ruleMatches(r, request, true));
-    if (rule) return { allowed: false, rule: `${policy.name}/${rule.name}`, reason: `denied by ${level} policy ${policy.name}` };
+    if (rule) return { allowed: false, rule: label(policy, rule), reason: `denied by ${level} policy ${policy.name}` };
   }
   const allows = authz.policies.filter((p) => p.action === 'allow');
   if (allows.length === 0) return { allowed: false, rule: '(default)', reason: `no allow policy on the ${level}: denied by default` };
@@ -43,13 +43,18 @@ export function decide(authz: AuthorizationIR | undefined, request: AuthzRequest
   for (const policy of allows) {
     const rule = policy.rules.find((r) => ruleMatches(r, request, false));
     if (!rule) return { allowed: false, rule: policyLabel(policy), reason: `no rule of ${level} policy ${policy.name} allows it` };
-    matched ??= `${policy.name}/${rule.name}`;
+    matched ??= label(policy, rule);
   }
   return { allowed: true, rule: matched!, reason: `allowed by ${level} policy` };
 }
 
 function policyLabel(policy: AccessPolicyIR): string {
   return `${policy.name}/(no match)`;
+}
+
+/** "policy/rule", or just the rule where a config rule became a policy of its own. */
+function label(policy: AccessPolicyIR, rule: AccessRuleIR): string {
+  return policy.name === rule.name ? rule.name : `${policy.name}/${rule.name}`;
 }
 
 /**
