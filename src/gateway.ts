@@ -4,6 +4,7 @@ import { adminHandler } from './http/admin.ts';
 import { HttpError } from './http/errors.ts';
 import { Listener } from './http/listener.ts';
 import { sendProtectedResourceMetadata } from './http/oauth-metadata.ts';
+import { ClientAddressResolver } from './http/client-address.ts';
 import { checkOrigin } from './http/origin.ts';
 import { callerOf } from './security/caller.ts';
 import { AuditLog } from './security/audit.ts';
@@ -32,7 +33,10 @@ interface Snapshot {
   /** listener name → request path → what serves it */
   readonly routes: ReadonlyMap<string, ReadonlyMap<string, RouteEntry>>;
   readonly endpoint: EndpointConfig;
+  readonly clientAddress: ClientAddressResolver;
 }
+
+const FORWARDING_HEADERS = ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'forwarded'];
 
 /** What a request path leads to: a route's streamable HTTP endpoint, or one of its legacy SSE paths. */
 interface RouteEntry {
@@ -66,6 +70,7 @@ export class Gateway {
 
   constructor(ir: GatewayIR, logger: Logger) {
     this.logger = logger;
+    warnAboutRisks(ir, logger);
     this.audit = ir.audit && new AuditLog({ destination: ir.audit.destination, maxBufferedRecords: ir.audit.maxBuffered }, (n) =>
       logger.warn({ dropped: n }, 'audit records dropped: the audit destination is too slow'),
     );
@@ -109,7 +114,7 @@ export class Gateway {
     await this.bindListeners(this.snapshot.ir);
     const admin = this.snapshot.ir.admin;
     if (admin) {
-      this.admin = new Listener('admin', adminHandler(this), this.logger);
+      this.admin = new Listener('admin', adminHandler(this), this.logger, this.snapshot.ir.limits);
       const address = await this.admin.listen(admin.host, admin.port);
       this.logger.info({ listener: 'admin', address: `${address.address}:${address.port}` }, 'listening');
     }
@@ -121,6 +126,7 @@ export class Gateway {
    */
   async reload(ir: GatewayIR): Promise<void> {
     const next = compileSnapshot(ir, this.audit);
+    warnAboutRisks(ir, this.logger);
     const state = this.snapshot.ir.state;
     if (ir.state.redisUrl !== state.redisUrl || JSON.stringify(ir.state.events) !== JSON.stringify(state.events)) {
       this.logger.warn('state settings changed: they take effect at the next restart');
@@ -161,7 +167,7 @@ export class Gateway {
     }
     for (const l of ir.listeners) {
       if (this.listeners.has(l.name)) continue;
-      const listener = new Listener(l.name, (req, res) => this.serve(l.name, req, res), this.logger, l.tls);
+      const listener = new Listener(l.name, (req, res) => this.serve(l.name, req, res), this.logger, ir.limits, l.tls);
       const address = await listener.listen(l.host, l.port);
       this.listeners.set(l.name, { listener, ir: l });
       this.logger.info({ listener: l.name, address: `${address.address}:${address.port}` }, 'listening');
@@ -177,7 +183,10 @@ export class Gateway {
     if (!entry) throw new HttpError(404, `no route for ${path}`);
     if (entry.serves === 'oauth-metadata') return sendProtectedResourceMetadata(res, entry.route.ir.oauth!);
     checkOrigin(entry.route.ir.origin, req.headers);
-    const address = req.socket.remoteAddress ?? '';
+    const peer = req.socket.remoteAddress ?? '';
+    const address = snapshot.clientAddress.resolve(peer, req.headers['x-forwarded-for']);
+    // Forwarding headers from anyone but a trusted proxy are the client's own claims: no policy may read them.
+    if (address === peer) for (const h of FORWARDING_HEADERS) delete req.headers[h];
     const identity = entry.route.authenticator ? await entry.route.authenticator.authenticate(req, address) : anonymous(address);
     const caller = callerOf(req, identity);
     switch (entry.serves) {
@@ -187,6 +196,15 @@ export class Gateway {
         return this.legacy.open(req, res, entry.route, snapshot.endpoint, caller);
       case 'message':
         return this.legacy.message(req, res, entry.route, snapshot.endpoint, caller);
+    }
+  }
+}
+
+/** Settings a reader of the logs should know were chosen on purpose. */
+function warnAboutRisks(ir: GatewayIR, logger: Logger): void {
+  for (const b of ir.backends.values()) {
+    if (b.transport !== 'stdio' && b.passthrough) {
+      logger.warn({ backend: b.name }, 'passthrough: clients\' own tokens are sent to this backend (the MCP specification forbids token passthrough)');
     }
   }
 }
@@ -209,6 +227,7 @@ function compileSnapshot(ir: GatewayIR, audit: AuditLog | undefined): Snapshot {
   return {
     ir,
     routes,
-    endpoint: { keys: ir.session.keys, ttlMs: ir.session.ttlMs, maxBodyBytes: ir.limits.maxBodyBytes },
+    endpoint: { keys: ir.session.keys, ttlMs: ir.session.ttlMs, maxBodyBytes: ir.limits.maxBodyBytes, streamIdleTimeoutMs: ir.limits.streamIdleTimeoutMs },
+    clientAddress: new ClientAddressResolver(ir.trustedProxies),
   };
 }

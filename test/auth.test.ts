@@ -231,18 +231,24 @@ describe('API keys, external authorization, credentials upstream', () => {
         const check = JSON.parse(body);
         seen.push(check);
         const ok = check.mcp.method !== 'tools/call' || check.mcp.tool === 'up__echo';
-        res.writeHead(ok ? 200 : 403, { 'content-type': 'application/json' }).end(JSON.stringify({ reason: ok ? 'fine' : 'not on my watch' }));
+        res.writeHead(ok ? 200 : 403, { 'content-type': 'application/json', 'x-authz-user': 'checked', 'x-not-allowed': 'nope' }).end(JSON.stringify({ reason: ok ? 'fine' : 'not on my watch' }));
       });
     });
     await new Promise<void>((r) => authz.listen(0, '127.0.0.1', r));
     const port = (authz.address() as { port: number }).port;
-    const gw = await startGateway([{ name: 'up', transport: 'streamable-http', url: up.url }], { authorization: { externalAuth: { url: `http://127.0.0.1:${port}/check` }, rules: [{ name: 'all' }] } });
+    const gw = await startGateway([{ name: 'up', transport: 'streamable-http', url: up.url }], {
+      authorization: { externalAuth: { url: `http://127.0.0.1:${port}/check`, allowedResponseHeaders: ['x-authz-user'] }, rules: [{ name: 'all' }] },
+    });
     const down = await startGateway([{ name: 'up', transport: 'streamable-http', url: up.url }], { authorization: { externalAuth: { url: 'http://127.0.0.1:9/check', timeout: '300ms' }, rules: [{ name: 'all' }] } });
     try {
       const init = await post(gw.url, INITIALIZE, { authorization: 'Bearer secret-client-token' });
       const h = { 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25', authorization: 'Bearer secret-client-token' };
       const ok = await post(gw.url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'up__echo', arguments: {} } }, h);
       expect(ok.text).toContain('up:echo');
+      // Headers the authorizer adds reach the upstream with the call; others do not.
+      const forwarded = up.received.filter((m) => m.method === 'tools/call').at(-1)!;
+      expect(forwarded.headers['x-authz-user']).toBe('checked');
+      expect(forwarded.headers['x-not-allowed']).toBeUndefined();
       expect(JSON.stringify(seen)).not.toContain('secret-client-token');
       const refused = await post(gw.url, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'up__other', arguments: {} } }, h);
       expect(refused.json.error.code).toBe(403);

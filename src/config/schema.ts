@@ -217,6 +217,10 @@ export const configSchema = z
   .strictObject({
     listeners: z.array(listenerSchema).min(1),
     backends: z.array(backendSchema).default([]),
+    trustedProxies: z
+      .array(z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'expected an IP address or CIDR range'))
+      .default([])
+      .describe('Peers whose X-Forwarded-For is believed; from anyone else it is ignored'),
     admin: z
       .strictObject({
         enabled: z.boolean().default(true),
@@ -234,6 +238,12 @@ export const configSchema = z
     limits: z
       .strictObject({
         maxBodyBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+        maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(32 * 1024).describe('Larger request headers get 431'),
+        maxHeaders: z.number().int().min(8).max(1000).default(100).describe('More request headers than this get 431'),
+        headersTimeout: duration.default(10_000).describe('A client must send its headers within this (slowloris)'),
+        requestTimeout: duration.default(30_000).describe('A client must send its whole request within this'),
+        maxConnections: z.number().int().min(1).default(10_000).describe('Open connections per listener; more are refused'),
+        streamIdleTimeout: duration.default(30 * 60_000).describe('A server stream with no event for this long is closed (keep-alive comments go out every 15s meanwhile)'),
         maxLineBytes: z.number().int().min(1024).default(16 * 1024 * 1024).describe('Largest single message accepted from an upstream (stdio line, SSE event, JSON body)'),
         shutdownGrace: duration.default(10_000).describe('How long open streams may drain on SIGTERM'),
       })

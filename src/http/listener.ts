@@ -1,9 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { TlsIR } from '../ir/types.ts';
+import type { LimitsIR, TlsIR } from '../ir/types.ts';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../telemetry/logger.ts';
 import { HttpError } from './errors.ts';
+
+export type ListenerLimits = Pick<LimitsIR, 'maxHeaderBytes' | 'maxHeaders' | 'headersTimeoutMs' | 'requestTimeoutMs' | 'maxConnections'>;
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
@@ -15,10 +17,20 @@ export class Listener {
   readonly name: string;
   private readonly server: Server;
 
-  constructor(name: string, handler: RequestHandler, logger: Logger, tls?: TlsIR) {
+  constructor(name: string, handler: RequestHandler, logger: Logger, limits: ListenerLimits, tls?: TlsIR) {
     this.name = name;
-    const options = { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 };
+    const options = {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: 65_000,
+    };
     const serve = (req: IncomingMessage, res: ServerResponse): void => {
+      // Node keeps at most maxHeadersCount headers and drops the rest silently: one over the limit means too many.
+      if (req.rawHeaders.length / 2 > limits.maxHeaders) {
+        respondError(res, new HttpError(431, `more than ${limits.maxHeaders} request headers`), logger);
+        return;
+      }
       handler(req, res).catch((err: unknown) => respondError(res, err, logger));
     };
     this.server = tls
@@ -27,6 +39,8 @@ export class Listener {
           serve,
         )
       : createServer(options, serve);
+    this.server.maxHeadersCount = limits.maxHeaders + 1;
+    this.server.maxConnections = limits.maxConnections;
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       if (socket.writable) socket.end(`HTTP/1.1 ${CLIENT_ERROR_STATUS[err.code ?? ''] ?? '400 Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       else socket.destroy();

@@ -168,6 +168,12 @@ export interface SessionIR {
 
 export interface LimitsIR {
   readonly maxBodyBytes: number;
+  readonly maxHeaderBytes: number;
+  readonly maxHeaders: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly streamIdleTimeoutMs: number;
   readonly maxLineBytes: number;
   readonly shutdownGraceMs: number;
 }
@@ -187,6 +193,7 @@ export interface GatewayIR {
   readonly session: SessionIR;
   readonly limits: LimitsIR;
   readonly state: StateIR;
+  readonly trustedProxies: readonly string[];
   readonly audit: { readonly destination: 'stdout' | { readonly file: string }; readonly maxBuffered: number } | undefined;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 }

@@ -31,6 +31,7 @@ export interface EndpointConfig {
   readonly keys: readonly Buffer[];
   readonly ttlMs: number;
   readonly maxBodyBytes: number;
+  readonly streamIdleTimeoutMs: number;
 }
 
 const SESSION_HEADER = 'mcp-session-id';
@@ -217,7 +218,7 @@ export class McpEndpoint {
     this.shutdown.signal.addEventListener('abort', () => controller.abort(), { once: true, signal: controller.signal });
     const lastEventId = req.headers['last-event-id'];
     const replay = typeof lastEventId === 'string' ? await this.deps.events.resume(ctx.sid, lastEventId, controller.signal) : undefined;
-    const sse = new SseWriter(res, {}, KEEP_ALIVE_MS);
+    const sse = new SseWriter(res, {}, KEEP_ALIVE_MS, config.streamIdleTimeoutMs);
     if (replay) {
       for await (const e of replay) if (sse.open) sse.message(e.data, e.id);
       if (parseEventId(lastEventId as string)!.stream.startsWith('p')) {
@@ -229,8 +230,8 @@ export class McpEndpoint {
     await this.deps.dispatcher.listen(ctx, controller.signal, async (data) => {
       if (sse.open) sse.message(data, await this.deps.events.append(ctx.sid, stream, data));
     });
-    // Every upstream stream ended: keep the downstream one open (keep-alives) until the client leaves.
-    if (!controller.signal.aborted) await new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
+    // Every upstream stream ended: keep the downstream one open (keep-alives) until the client leaves or it idles out.
+    if (!controller.signal.aborted) await Promise.race([sse.closed, new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }))]);
     sse.end();
     await this.deps.events.finish(ctx.sid, stream).catch(() => {});
   }

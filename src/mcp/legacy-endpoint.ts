@@ -52,9 +52,9 @@ export class LegacySseEndpoint {
     if (req.method !== 'GET') throw new HttpError(405, 'the SSE endpoint takes GET', { allow: 'GET' });
     if (this.sessions.size >= MAX_LEGACY_SESSIONS) throw new HttpError(503, 'too many open SSE sessions');
     const id = randomBytes(16).toString('base64url');
-    const session: LegacySession = { route, caller, sse: new SseWriter(res, {}, KEEP_ALIVE_MS), closed: new AbortController(), state: undefined };
+    const session: LegacySession = { route, caller, sse: new SseWriter(res, {}, KEEP_ALIVE_MS, config.streamIdleTimeoutMs), closed: new AbortController(), state: undefined };
     this.sessions.set(id, session);
-    res.on('close', () => session.closed.abort());
+    void session.sse.closed.then(() => session.closed.abort());
     res.write(`event: endpoint\ndata: ${route.ir.path}/message?sessionId=${id}\n\n`);
     await new Promise<void>((resolve) => session.closed.signal.addEventListener('abort', () => resolve(), { once: true }));
     this.sessions.delete(id);

@@ -39,8 +39,8 @@ async function forward(
   subject: AuthzTarget | undefined,
   mapResult?: ResultMapper,
 ): Promise<Reply> {
-  await ctx.authorize(request.method, target.backend, subject, request.method === 'tools/call' ? (params.arguments ?? {}) : undefined);
-  const messages = ctx.exchange(target.backend, { jsonrpc: '2.0', id: request.id, method: request.method, params }, signal);
+  const injected = await ctx.authorize(request.method, target.backend, subject, request.method === 'tools/call' ? (params.arguments ?? {}) : undefined);
+  const messages = ctx.exchange(target.backend, { jsonrpc: '2.0', id: request.id, method: request.method, params }, signal, injected);
   return mapResult ? { kind: 'forward', backend: target.backend, messages, mapResult } : { kind: 'forward', backend: target.backend, messages };
 }
 

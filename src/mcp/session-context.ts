@@ -65,8 +65,8 @@ export class SessionContext {
     };
   }
 
-  /** Throws the client's JSON-RPC error when the message is not allowed. */
-  authorize(method: string, backend?: string, target?: AuthzTarget, args?: unknown): Promise<void> {
+  /** Throws the client's JSON-RPC error when the message is not allowed; resolves to headers an external authorizer adds. */
+  authorize(method: string, backend?: string, target?: AuthzTarget, args?: unknown): Promise<Record<string, string> | undefined> {
     return this.route.authorizer.check(this.authzRequest(method, backend, target, args));
   }
 
@@ -106,11 +106,11 @@ export class SessionContext {
    * and remembered; the request is sent again only if that is safe, and otherwise fails
    * with an error saying so: never a success for work that was not done.
    */
-  async *exchange(backend: string, request: JsonRpcRequest, signal?: AbortSignal): AsyncIterableIterator<Inbound> {
+  async *exchange(backend: string, request: JsonRpcRequest, signal?: AbortSignal, headers?: Record<string, string>): AsyncIterableIterator<Inbound> {
     const session = await this.upstream(backend);
     let answered = false;
     try {
-      for await (const inbound of session.request(request, signal)) {
+      for await (const inbound of session.request(request, signal, headers)) {
         answered = true;
         yield inbound;
       }
@@ -127,7 +127,7 @@ export class SessionContext {
       );
     }
     this.logger.info({ backend, session: this.sid, method: request.method }, 'upstream session expired; retried on a new one');
-    yield* fresh.request(request, signal);
+    yield* fresh.request(request, signal, headers);
   }
 
   /** Opens a new upstream session in place of one that expired, for this and later requests. */

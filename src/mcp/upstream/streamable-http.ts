@@ -28,6 +28,7 @@ export class StreamableHttpSession implements UpstreamSession {
   private readonly init: HttpSessionInit;
   private readonly path: string;
   private readonly baseHeaders: Record<string, string>;
+  private readonly postHeaders: Record<string, string>;
 
   constructor(init: HttpSessionInit) {
     this.init = init;
@@ -39,15 +40,16 @@ export class StreamableHttpSession implements UpstreamSession {
       'mcp-protocol-version': init.protocolVersion,
       ...(init.sessionId ? { 'mcp-session-id': init.sessionId } : {}),
     };
+    this.postHeaders = { ...this.baseHeaders, 'content-type': 'application/json', accept: ACCEPT_BOTH };
   }
 
   get sessionId(): string | null {
     return this.init.sessionId;
   }
 
-  async *request(request: JsonRpcRequest, signal?: AbortSignal): AsyncIterableIterator<Inbound> {
+  async *request(request: JsonRpcRequest, signal?: AbortSignal, headers?: Record<string, string>): AsyncIterableIterator<Inbound> {
     try {
-      const res = await this.post(request, signal);
+      const res = await this.post(request, signal, headers);
       yield* this.replies(res);
     } catch (err) {
       // The upstream may still be working on it: tell it to stop.
@@ -120,13 +122,13 @@ export class StreamableHttpSession implements UpstreamSession {
     throw new UpstreamError(backend.name, 'protocol', 'no response to initialize');
   }
 
-  private async post(message: JsonRpcMessage, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
+  private async post(message: JsonRpcMessage, signal?: AbortSignal, extraHeaders?: Record<string, string>): Promise<Dispatcher.ResponseData> {
     const timeout = this.init.backend.timeoutMs;
     try {
       return await this.init.pool.request({
         method: 'POST',
         path: this.path,
-        headers: { ...this.baseHeaders, 'content-type': 'application/json', accept: ACCEPT_BOTH },
+        headers: extraHeaders ? { ...extraHeaders, ...this.postHeaders } : this.postHeaders,
         body: JSON.stringify(message),
         signal,
         headersTimeout: timeout,

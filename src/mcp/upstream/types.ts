@@ -9,8 +9,12 @@ export interface Inbound {
 /** One upstream MCP session, whatever carries it (streamable HTTP, legacy SSE, stdio). */
 export interface UpstreamSession {
   readonly backend: string;
-  /** Sends a request; yields what the upstream relates to it (notifications, its own requests), ending with the response. */
-  request(request: JsonRpcRequest, signal?: AbortSignal): AsyncIterableIterator<Inbound>;
+  /**
+   * Sends a request; yields what the upstream relates to it (notifications, its own
+   * requests), ending with the response. `headers`: extra HTTP headers for this request
+   * only (those an external authorizer injects); transports without per-request headers ignore them.
+   */
+  request(request: JsonRpcRequest, signal?: AbortSignal, headers?: Record<string, string>): AsyncIterableIterator<Inbound>;
   /** Sends a notification, or a response to a request the upstream made. */
   send(message: JsonRpcNotification | JsonRpcResponse): Promise<void>;
   /** The upstream's own stream of unrelated messages (the GET stream); ends when the upstream closes it. */

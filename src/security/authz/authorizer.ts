@@ -35,12 +35,16 @@ export class RouteAuthorizer {
     this.active = route !== undefined || backends.some((b) => b.authorization !== undefined);
   }
 
-  /** Allows the message or throws the JSON-RPC error for the client; audits either way. */
-  async check(request: AuthzRequest): Promise<void> {
-    if (!this.active) return;
+  /**
+   * Allows the message or throws the JSON-RPC error for the client; audits either way.
+   * Resolves to the headers an external authorizer asked to add upstream, if any.
+   */
+  async check(request: AuthzRequest): Promise<Record<string, string> | undefined> {
+    if (!this.active) return undefined;
     const decision = await this.decideWithExternal(request);
     this.record(request, decision.allowed ? 'allow' : 'deny', decision.rule, decision.reason);
     if (!decision.allowed) throw this.denial(request);
+    return decision.headers;
   }
 
   /** For list filtering: the policies alone (no callout per item), route then backend. */
@@ -54,7 +58,8 @@ export class RouteAuthorizer {
     this.audit?.write({ ...this.base(request), decision: 'allow', outcome, latencyMs });
   }
 
-  private async decideWithExternal(request: AuthzRequest): Promise<Decision> {
+  private async decideWithExternal(request: AuthzRequest): Promise<Decision & { headers?: Record<string, string> }> {
+    let headers: Record<string, string> | undefined;
     for (const [backend, ext] of this.external) {
       if (backend !== '' && backend !== request.mcp.backend) continue;
       const result = await ext.check({
@@ -70,11 +75,12 @@ export class RouteAuthorizer {
         },
       });
       if (!result.allowed) return { allowed: false, rule: `externalAuth${backend ? `:${backend}` : ''}`, reason: result.reason };
+      if (Object.keys(result.headers).length > 0) headers = { ...headers, ...result.headers };
     }
     const routeDecision = decide(this.route, request, 'route');
-    if (!routeDecision.allowed || request.mcp.backend === undefined) return routeDecision;
+    if (!routeDecision.allowed || request.mcp.backend === undefined) return { ...routeDecision, headers };
     const backendDecision = decide(this.backends.get(request.mcp.backend), request, 'backend');
-    return backendDecision.allowed && backendDecision.rule === '(none)' ? routeDecision : backendDecision;
+    return { ...(backendDecision.allowed && backendDecision.rule === '(none)' ? routeDecision : backendDecision), headers };
   }
 
   private denial(request: AuthzRequest): JsonRpcError {

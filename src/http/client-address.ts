@@ -1,0 +1,41 @@
+import ipaddr from 'ipaddr.js';
+
+type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+/**
+ * The client's address as far as the gateway can vouch for it. X-Forwarded-For is read
+ * only when the direct peer is a configured trusted proxy, and then from the right: the
+ * first address not itself a trusted proxy is the client (anything to its left was
+ * written by the client and proves nothing).
+ */
+export class ClientAddressResolver {
+  private readonly trusted: readonly Range[];
+
+  constructor(trustedProxies: readonly string[]) {
+    this.trusted = trustedProxies.map((cidr) => (cidr.includes('/') ? ipaddr.parseCIDR(cidr) : ([ipaddr.parse(cidr), ipaddr.parse(cidr).kind() === 'ipv4' ? 32 : 128] as Range)));
+  }
+
+  resolve(peer: string, forwardedFor: string | string[] | undefined): string {
+    if (this.trusted.length === 0 || forwardedFor === undefined || !this.isTrusted(peer)) return peer;
+    const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor)
+      .split(',')
+      .map((h) => h.trim())
+      .filter(Boolean);
+    for (let i = hops.length - 1; i >= 0; i--) {
+      const hop = hops[i]!;
+      if (!ipaddr.isValid(hop)) return peer;
+      if (!this.isTrusted(hop)) return normalize(hop);
+    }
+    return peer;
+  }
+
+  private isTrusted(address: string): boolean {
+    if (!ipaddr.isValid(address)) return false;
+    const parsed = ipaddr.process(address);
+    return this.trusted.some(([range, bits]) => parsed.kind() === range.kind() && parsed.match(range, bits));
+  }
+}
+
+function normalize(address: string): string {
+  return ipaddr.process(address).toString();
+}
