@@ -23,6 +23,8 @@ export class Listener {
       maxHeaderSize: limits.maxHeaderBytes,
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
+      // Node enforces the two timeouts only when it checks connections: often enough to matter.
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, limits.headersTimeoutMs / 2)),
       keepAliveTimeout: 65_000,
     };
     const serve = (req: IncomingMessage, res: ServerResponse): void => {

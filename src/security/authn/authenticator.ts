@@ -60,7 +60,8 @@ export class Authenticator {
           methods.push('mtls');
           identity = { ...identity, subject: identity.subject ?? spiffe, spiffe };
         } else if (this.ir.mtls.required) {
-          throw new AuthError('invalid_request', 'a client certificate with one SPIFFE id is required');
+          // No credential at all: a bare challenge (RFC 6750 §3.1), like a missing token.
+          throw this.refuse(undefined);
         }
       }
     } catch (err) {

@@ -54,7 +54,8 @@ function compileRule(r: RuleConfig, trustDomain: string, at: Array<string | numb
   }
   return {
     name: r.name,
-    sources: spiffe && spiffe.length > 0 ? new Set(spiffe) : undefined,
+    // A source block that names nobody matches nobody: an empty list must never mean "anyone".
+    sources: spiffe && new Set(spiffe),
     mcp: r.mcp && { methods: r.mcp.methods.map((m) => ({ name: m.name, params: m.params && new Set(m.params) })), baseProtocol: r.mcp.baseProtocol },
     cel,
   };
