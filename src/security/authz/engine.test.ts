@@ -266,6 +266,12 @@ describe('decide: sources', () => {
     expect(check(deny, 'tools/call', { tool: 'echo', spiffe: ALLOWED })).toMatchObject({ allowed: false, rule: 'block' });
   });
 
+  it('a source block that names nobody matches nobody (never "anyone")', () => {
+    const authz = compile({ rules: [{ name: 'agents-only', source: { serviceAccounts: [], spiffe: [] } }] });
+    expect(allowed(authz, 'tools/call', { tool: 'secret' })).toBe(false);
+    expect(allowed(authz, 'tools/call', { tool: 'secret', spiffe: ALLOWED })).toBe(false);
+  });
+
   it('a rule without a source is about any caller, anonymous included', () => {
     const authz = compile({ rules: [{ name: 'echo', mcp: { methods: [{ name: 'tools/call', params: ['echo'] }] } }] });
     expect(allowed(authz, 'tools/call', { tool: 'echo' })).toBe(true);
