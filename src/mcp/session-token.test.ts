@@ -1,0 +1,50 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { deriveSessionKey } from '../config/compile.ts';
+import { openSession, sealSession, type SessionState } from './session-token.ts';
+
+const key = deriveSessionKey('property-test-key-0123456789-0123456789');
+const other = deriveSessionKey('another-key-0123456789-0123456789-abcd');
+const state: SessionState = {
+  sid: 'sid',
+  route: 'l/r',
+  owner: 'anonymous',
+  protocolVersion: '2025-11-25',
+  client: { capabilities: {}, clientInfo: { name: 'c' } },
+  upstreams: { a: { id: 'u1', protocolVersion: '2025-11-25', features: ['tools'] } },
+  iat: Math.floor(Date.now() / 1000),
+};
+
+describe('session tokens (property-based)', () => {
+  it('round-trips, and only with a key it was sealed with', () => {
+    const token = sealSession(state, key);
+    expect(openSession(token, [key], 60_000)).toEqual(state);
+    expect(openSession(token, [other, key], 60_000)).toEqual(state);
+    expect(openSession(token, [other], 60_000)).toBeUndefined();
+    expect(openSession(token, [key], 60_000, Date.now() + 120_000)).toBeUndefined();
+  });
+
+  it('any string that is not a token we sealed opens to nothing and never throws', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 10_000 }), (s) => {
+        expect(openSession(s, [key], 60_000)).toBeUndefined();
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('every single-character change to a real token is detected', () => {
+    const token = sealSession(state, key);
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    fc.assert(
+      fc.property(fc.nat({ max: token.length - 1 }), fc.constantFrom(...alphabet), (at, ch) => {
+        fc.pre(token[at] !== ch);
+        const tampered = token.slice(0, at) + ch + token.slice(at + 1);
+        // The last character may carry only padding bits of base64url: the decoded bytes can be identical.
+        const same = Buffer.from(tampered, 'base64url').equals(Buffer.from(token, 'base64url'));
+        expect(openSession(tampered, [key], 60_000) === undefined || same).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
