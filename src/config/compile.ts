@@ -1,4 +1,4 @@
-import { hkdfSync, randomBytes } from 'node:crypto';
+import { createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { hashApiKey } from '../security/authn/api-keys.ts';
@@ -195,8 +195,8 @@ function readJwks(file: string, baseDir: string, path: Array<string | number>, i
 }
 
 /** Any secret string becomes a uniform AES-256 key; derived once here, never per request. */
-export function deriveSessionKey(secret: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', secret, 'switchboard/session-token', 'aes-256-gcm v1', 32));
+export function deriveSessionKey(secret: string): KeyObject {
+  return createSecretKey(Buffer.from(hkdfSync('sha256', secret, 'switchboard/session-token', 'aes-256-gcm v1', 32)));
 }
 
 function compileOriginPolicy(listenerHost: string, origins: string[] | undefined, hosts: string[] | undefined): OriginPolicyIR {

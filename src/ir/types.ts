@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { CompiledCel } from '../security/cel.ts';
 
 /**
@@ -159,8 +160,8 @@ export interface ListenerIR {
 }
 
 export interface SessionIR {
-  /** Derived AES-256 keys; the first seals, all open (rotation). */
-  readonly keys: readonly Buffer[];
+  /** Derived AES-256 keys, as key objects made once; the first seals, all open (rotation). */
+  readonly keys: readonly KeyObject[];
   /** True when no key was configured and the process made one up: sessions die with the process. */
   readonly generated: boolean;
   readonly ttlMs: number;

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody } from '../http/body.ts';
 import { HttpError } from '../http/errors.ts';
@@ -28,7 +28,7 @@ export interface EndpointDeps {
 
 /** What the endpoint reads from the config snapshot a request started with. */
 export interface EndpointConfig {
-  readonly keys: readonly Buffer[];
+  readonly keys: readonly KeyObject[];
   readonly ttlMs: number;
   readonly maxBodyBytes: number;
   readonly streamIdleTimeoutMs: number;

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, type KeyObject } from 'node:crypto';
 
 /**
  * The downstream session id is this state, sealed with AES-256-GCM: any replica holding
@@ -39,7 +39,7 @@ export function newSessionSid(): string {
   return randomBytes(16).toString('base64url');
 }
 
-export function sealSession(state: SessionState, key: Buffer): DownstreamSessionId {
+export function sealSession(state: SessionState, key: KeyObject): DownstreamSessionId {
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   const body = Buffer.concat([cipher.update(JSON.stringify(state), 'utf8'), cipher.final()]);
@@ -50,7 +50,7 @@ export function sealSession(state: SessionState, key: Buffer): DownstreamSession
  * Opens a token with any of the keys (the first is the current one, the rest are being
  * rotated out). Returns undefined for anything forged, truncated, foreign or expired.
  */
-export function openSession(token: string, keys: readonly Buffer[], ttlMs: number, nowMs = Date.now()): SessionState | undefined {
+export function openSession(token: string, keys: readonly KeyObject[], ttlMs: number, nowMs = Date.now()): SessionState | undefined {
   if (token.length === 0 || token.length > MAX_TOKEN_CHARS || !/^[A-Za-z0-9_-]+$/.test(token)) return undefined;
   const raw = Buffer.from(token, 'base64url');
   if (raw.length <= IV_BYTES + TAG_BYTES) return undefined;

@@ -2,6 +2,7 @@ import type { Dispatcher, Pool } from 'undici';
 import { parseMessage } from '../../jsonrpc/parse.ts';
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../jsonrpc/message.ts';
 import type { RemoteBackendIR } from '../../ir/types.ts';
+import { keepAliveChunks } from './keep-alive-body.ts';
 import { readSseMessages } from './sse-reader.ts';
 import { UpstreamError, type Inbound, type UpstreamSession } from './types.ts';
 
@@ -150,7 +151,7 @@ export class StreamableHttpSession implements UpstreamSession {
     const type = String(res.headers['content-type'] ?? '');
     try {
       if (type.startsWith('text/event-stream')) {
-        yield* readSseMessages(res.body, this.init.maxMessageBytes);
+        yield* readSseMessages(keepAliveChunks(res.body), this.init.maxMessageBytes);
         return;
       }
       if (type.startsWith('application/json')) {
@@ -159,13 +160,13 @@ export class StreamableHttpSession implements UpstreamSession {
         return;
       }
     } catch (err) {
+      // A reply we could not read is not worth its connection.
+      res.body.destroy();
       if (err instanceof UpstreamError) throw err;
       const code = (err as { code?: string }).code;
       throw new UpstreamError(this.backend, code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : 'protocol', (err as Error).message, { cause: err });
-    } finally {
-      // Reading on after the consumer stopped keeps the connection reusable.
-      res.body.dump().catch(() => {});
     }
+    await res.body.dump();
     throw new UpstreamError(this.backend, 'protocol', `unexpected content-type "${type}"`);
   }
 
