@@ -5,6 +5,7 @@ import { HttpError } from './http/errors.ts';
 import { Listener } from './http/listener.ts';
 import { sendProtectedResourceMetadata } from './http/oauth-metadata.ts';
 import { ClientAddressResolver } from './http/client-address.ts';
+import { defaultSsrfPolicy, guardedAgent, guardedFetch } from './security/ssrf.ts';
 import { checkOrigin } from './http/origin.ts';
 import { callerOf } from './security/caller.ts';
 import { AuditLog } from './security/audit.ts';
@@ -210,11 +211,18 @@ function warnAboutRisks(ir: GatewayIR, logger: Logger): void {
 }
 
 function compileSnapshot(ir: GatewayIR, audit: AuditLog | undefined): Snapshot {
+  const policy = defaultSsrfPolicy({ allowedSchemes: [...ir.outbound.schemes], allowedRanges: [...ir.outbound.allowedRanges], maxRedirects: ir.outbound.maxRedirects, timeoutMs: ir.outbound.timeoutMs });
+  const agent = guardedAgent(policy);
+  const fetchJson = async (url: URL): Promise<unknown> => {
+    const res = await guardedFetch(url, policy, { agent, headers: { accept: 'application/json' } });
+    if (res.status !== 200) throw new Error(`HTTP ${res.status} from ${url.href}`);
+    return JSON.parse(res.body);
+  };
   const routes = new Map<string, Map<string, RouteEntry>>();
   for (const l of ir.listeners) {
     const paths = new Map<string, RouteEntry>();
     for (const r of l.routes) {
-      const route = compileRoute(r, audit);
+      const route = compileRoute(r, audit, fetchJson);
       paths.set(r.path, { route, serves: 'mcp' });
       if (r.oauth) paths.set(r.oauth.metadataPath, { route, serves: 'oauth-metadata' });
       if (r.legacySse) {

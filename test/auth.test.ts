@@ -8,6 +8,8 @@ import { INITIALIZE, post, startGateway, waitFor, type RunningGateway } from './
 import { startIssuer, type TestIssuer } from './support/jwt-issuer.ts';
 
 const AUD = 'https://gateway.test/mcp';
+/** The test issuer serves its keys on loopback over http: the SSRF guard must be told. */
+const LOCAL_JWKS = { schemes: ['http' as const], allowedRanges: ['127.0.0.1/32'] };
 
 const AUTHORIZATION = {
   rules: [
@@ -38,7 +40,7 @@ describe('authentication and tool-level authorization at the gateway', () => {
         oauth: { resource: AUD, authorizationServers: [issuer.issuer], scopesSupported: ['mcp'], requiredScopes: ['mcp'] },
         authorization: AUTHORIZATION,
       },
-      { audit: { destination: { file: auditFile } } },
+      { audit: { destination: { file: auditFile } }, outbound: LOCAL_JWKS },
     );
     user = await issuer.sign({ sub: 'alice', scope: 'mcp', groups: ['dev'] });
     admin = await issuer.sign({ sub: 'root', scope: 'mcp', groups: ['admin'] });
@@ -196,6 +198,27 @@ describe('authentication and tool-level authorization at the gateway', () => {
   });
 });
 
+describe('the SSRF guard on fetched keys', () => {
+  it('a JWKS URL on a loopback address is not fetched unless allowed: tokens fail closed', async () => {
+    const issuer = await startIssuer();
+    const up = await startFixtureServer({ name: 'up', tools: ['echo'] });
+    const gw = await startGateway([{ name: 'up', transport: 'streamable-http', url: up.url }], {
+      authentication: { jwt: { issuers: [{ issuer: issuer.issuer, audiences: [AUD], jwksUrl: issuer.jwksUrl }] } },
+    });
+    try {
+      const token = await issuer.sign({ sub: 'mallory' });
+      const res = await post(gw.url, INITIALIZE, { authorization: `Bearer ${token}` });
+      expect(res.status).toBe(401);
+      expect(issuer.fetches()).toBe(0);
+      expect(up.received).toEqual([]);
+    } finally {
+      await gw.stop();
+      await up.close();
+      await issuer.close();
+    }
+  });
+});
+
 describe('API keys, external authorization, credentials upstream', () => {
   let up: Fixture;
 
@@ -270,6 +293,7 @@ describe('API keys, external authorization, credentials upstream', () => {
         { name: 'pt', transport: 'streamable-http', url: other.url, passthrough: true },
       ],
       { authentication: { jwt: { issuers: [{ issuer: issuer.issuer, audiences: [AUD], jwksUrl: issuer.jwksUrl }] } } },
+      { outbound: LOCAL_JWKS },
     );
     try {
       const token = await issuer.sign({ sub: 'carol' });

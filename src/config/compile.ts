@@ -126,6 +126,7 @@ export function compileConfig(config: Config, source: string): CompileResult {
         events: { maxEventsPerStream: config.state.events.maxPerStream, ttlMs: config.state.events.ttl },
       },
       trustedProxies: config.trustedProxies,
+      outbound: { schemes: config.outbound.schemes, allowedRanges: config.outbound.allowedRanges, maxRedirects: config.outbound.maxRedirects, timeoutMs: config.outbound.timeout },
       audit: config.audit && { destination: config.audit.destination, maxBuffered: config.audit.maxBuffered },
       logLevel: config.logging.level,
     },

@@ -217,6 +217,18 @@ export const configSchema = z
   .strictObject({
     listeners: z.array(listenerSchema).min(1),
     backends: z.array(backendSchema).default([]),
+    outbound: z
+      .strictObject({
+        schemes: z.array(z.enum(['http', 'https'])).default(['https']),
+        allowedRanges: z
+          .array(z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, 'expected a CIDR range such as 10.0.0.0/8 or 127.0.0.1/32'))
+          .default([])
+          .describe('Private, loopback or link-local ranges the gateway may still fetch from'),
+        maxRedirects: z.number().int().min(0).max(10).default(3),
+        timeout: duration.default(5_000),
+      })
+      .prefault({})
+      .describe('The SSRF guard for URLs the gateway fetches itself (JWKS): every address and redirect hop is checked'),
     trustedProxies: z
       .array(z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'expected an IP address or CIDR range'))
       .default([])

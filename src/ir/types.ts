@@ -195,6 +195,7 @@ export interface GatewayIR {
   readonly limits: LimitsIR;
   readonly state: StateIR;
   readonly trustedProxies: readonly string[];
+  readonly outbound: { readonly schemes: readonly string[]; readonly allowedRanges: readonly string[]; readonly maxRedirects: number; readonly timeoutMs: number };
   readonly audit: { readonly destination: 'stdout' | { readonly file: string }; readonly maxBuffered: number } | undefined;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 }

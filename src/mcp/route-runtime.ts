@@ -1,6 +1,6 @@
 import type { BackendIR, RouteIR } from '../ir/types.ts';
 import type { AuditLog } from '../security/audit.ts';
-import { Authenticator } from '../security/authn/authenticator.ts';
+import { Authenticator, type OutboundFetch } from '../security/authn/authenticator.ts';
 import { RouteAuthorizer } from '../security/authz/authorizer.ts';
 import { IndexCache } from './federation/index-cache.ts';
 import { Naming } from './federation/naming.ts';
@@ -23,7 +23,7 @@ export interface RouteRuntime {
 /** Sessions whose name indexes one route keeps. */
 const INDEXED_SESSIONS = 10_000;
 
-export function compileRoute(route: RouteIR, audit: AuditLog | undefined): RouteRuntime {
+export function compileRoute(route: RouteIR, audit: AuditLog | undefined, fetchJson: OutboundFetch): RouteRuntime {
   const names = route.backends.map((b) => b.name);
   return {
     ir: route,
@@ -32,7 +32,7 @@ export function compileRoute(route: RouteIR, audit: AuditLog | undefined): Route
     backends: new Map(route.backends.map((b) => [b.name, b])),
     backendNames: new Set(names),
     indexes: new IndexCache(INDEXED_SESSIONS),
-    authenticator: route.authentication && new Authenticator(route.authentication, route.oauth),
+    authenticator: route.authentication && new Authenticator(route.authentication, route.oauth, fetchJson),
     authorizer: new RouteAuthorizer(`${route.listener}/${route.name}`, route.authorization, route.backends, audit),
   };
 }

@@ -9,6 +9,9 @@ import { AuthError } from './errors.ts';
 import { JwtVerifier } from './jwt.ts';
 import { spiffeIdOf } from './spiffe.ts';
 
+/** Fetches a JSON document through the gateway's SSRF guard. */
+export type OutboundFetch = (url: URL) => Promise<unknown>;
+
 const BEARER = /^Bearer[ \t]+([A-Za-z0-9\-._~+/]+=*)[ \t]*$/i;
 
 /**
@@ -22,10 +25,15 @@ export class Authenticator {
   private readonly jwt: JwtVerifier | undefined;
   private readonly challenge: string;
 
-  constructor(ir: AuthenticationIR, oauth: OAuthIR | undefined, fetchJwks?: ConstructorParameters<typeof JwtVerifier>[1]) {
+  constructor(ir: AuthenticationIR, oauth: OAuthIR | undefined, fetchJson: OutboundFetch) {
     this.ir = ir;
     this.oauth = oauth;
-    this.jwt = ir.jwt && new JwtVerifier(ir.jwt.map((i) => ({ ...i, audiences: [...i.audiences], algorithms: [...i.algorithms], ...(i.jwks ? { jwks: { keys: [...i.jwks.keys] } } : {}) })), fetchJwks);
+    this.jwt =
+      ir.jwt &&
+      new JwtVerifier(
+        ir.jwt.map((i) => ({ ...i, audiences: [...i.audiences], algorithms: [...i.algorithms], ...(i.jwks ? { jwks: { keys: [...i.jwks.keys] } } : {}) })),
+        { fetchJwks: (url) => fetchJson(url) },
+      );
     this.challenge = oauth
       ? `Bearer resource_metadata="${new URL(oauth.metadataPath, oauth.resource).href}"${oauth.requiredScopes.length ? `, scope="${oauth.requiredScopes.join(' ')}"` : ''}`
       : 'Bearer realm="switchboard"';
