@@ -109,7 +109,10 @@ const stdioBackend = z.strictObject({
   transport: z.literal('stdio'),
   command: z.string().min(1),
   args: z.array(z.string()).default([]),
-  env: z.record(z.string(), z.string()).default({}).describe('Environment for the process; the gateway\'s own environment is not inherited beyond PATH, HOME and the locale'),
+  env: z
+    .record(z.string(), z.string())
+    .default({})
+    .describe('Environment for the process; of the gateway\'s own it inherits only PATH, HOME, USER, LOGNAME, the locale, TERM, TMPDIR and TZ'),
   cwd: z.string().optional(),
   scope: z
     .enum(['session', 'shared'])

@@ -101,7 +101,10 @@ export interface AccessRuleIR {
 export interface McpMatchIR {
   /** Method names; for tools/call, prompts/get and resources/read `params` names the tools, prompts or URIs (undefined: any). */
   readonly methods: ReadonlyArray<{ readonly name: string; readonly params: ReadonlySet<string> | undefined }>;
-  /** skip: base protocol methods (initialize, ping, notifications, lists…) pass this rule unmatched; match: they must be listed. */
+  /**
+   * match: this rule also allows the base protocol (initialize, ping, tools/list,
+   * completion/*, logging/*, notifications/*); skip: it does not, unless `methods` is empty.
+   */
   readonly baseProtocol: 'skip' | 'match';
 }
 

@@ -39,7 +39,8 @@ async function forward(
   subject: AuthzTarget | undefined,
   mapResult?: ResultMapper,
 ): Promise<Reply> {
-  const injected = await ctx.authorize(request.method, target.backend, subject, request.method === 'tools/call' ? (params.arguments ?? {}) : undefined);
+  const args = request.method === 'tools/call' || request.method === 'prompts/get' ? (params.arguments ?? {}) : undefined;
+  const injected = await ctx.authorize(request.method, target.backend, subject, args);
   const messages = ctx.exchange(target.backend, { jsonrpc: '2.0', id: request.id, method: request.method, params }, signal, injected);
   return mapResult ? { kind: 'forward', backend: target.backend, messages, mapResult } : { kind: 'forward', backend: target.backend, messages };
 }

@@ -60,6 +60,8 @@ export class Authenticator {
         const entry = typeof presented === 'string' ? matchApiKey(presented, keys.keys) : undefined;
         if (!entry) throw new AuthError('invalid_token', 'unknown API key');
         methods.push('apiKey');
+        // The key has done its job: no later stage (policies, external authorizer) sees it.
+        delete req.headers[keys.header];
         identity = { ...identity, subject: identity.subject ?? entry.name, apiKey: { name: entry.name, attributes: entry.attributes } };
       }
       if (this.ir.mtls) {

@@ -1,0 +1,116 @@
+/**
+ * tools/call result inspection, in order: a size cap, regex redaction, then an
+ * optional external guardrail that sees the redacted result. Built once from the
+ * policy (regexes compiled and checked up front), then called per result.
+ *
+ * Fast path: with nothing matched and no guardrail, inspect returns the very result
+ * object it was given, so the caller can forward the upstream's bytes untouched.
+ */
+import { GuardrailClient } from './guardrail.ts';
+import { jsonByteLength } from './json-size.ts';
+import { Redactor, type RedactionPattern } from './redaction.ts';
+
+export { BUILTIN_PATTERNS, DEFAULT_BUILTINS } from './redaction.ts';
+
+export interface ResultPolicy {
+  /** Cap on the result as JSON, in UTF-8 bytes. */
+  maxResultBytes: number;
+  redact: {
+    /** Names from BUILTIN_PATTERNS to apply. */
+    builtins: string[];
+    patterns: RedactionPattern[];
+  };
+  guardrail?: {
+    url: URL;
+    timeoutMs: number;
+    /** What an unavailable guardrail means: failOpen passes the (redacted) result, failClosed blocks it. */
+    failMode: 'failOpen' | 'failClosed';
+    /** Sent to the guardrail service (its own credentials). */
+    headers?: Record<string, string>;
+  };
+}
+
+export interface InspectContext {
+  backend: string;
+  tool: string;
+  argumentsDigest?: string;
+}
+
+/**
+ * pass: forward `result` (the same object as given when nothing changed it);
+ * `guardrail` says what the guardrail did when one is configured ('unavailable' means
+ * passed by failOpen).
+ * block: the caller answers with an error instead, either an isError result
+ * (blockedResult) or a JSON-RPC error; `cause` is for metrics and audit.
+ */
+export type InspectOutcome =
+  | { action: 'pass'; result: Record<string, unknown>; redactions: number; guardrail?: 'allowed' | 'redacted' | 'unavailable' }
+  | { action: 'block'; reason: string; cause: 'too-large' | 'uninspectable' | 'guardrail' | 'guardrail-unavailable' };
+
+/** Room for the guardrail's envelope around a replacement result. */
+const GUARDRAIL_ENVELOPE_BYTES = 65_536;
+
+export class ResultInspector {
+  private readonly maxResultBytes: number;
+  private readonly redactor: Redactor;
+  private readonly guardrail: GuardrailClient | undefined;
+  private readonly failOpen: boolean;
+
+  /** Compiles the regexes; throws, naming the pattern, on an invalid one. */
+  constructor(policy: ResultPolicy) {
+    if (!(policy.maxResultBytes > 0)) throw new RangeError(`maxResultBytes must be positive, got ${policy.maxResultBytes}`);
+    this.maxResultBytes = policy.maxResultBytes;
+    this.redactor = new Redactor(policy.redact.builtins, policy.redact.patterns);
+    const guardrail = policy.guardrail;
+    this.failOpen = guardrail?.failMode === 'failOpen';
+    this.guardrail =
+      guardrail &&
+      new GuardrailClient({
+        url: guardrail.url,
+        timeoutMs: guardrail.timeoutMs,
+        ...(guardrail.headers && { headers: guardrail.headers }),
+        maxResponseBytes: Math.min(this.maxResultBytes + GUARDRAIL_ENVELOPE_BYTES, 2 ** 31),
+      });
+  }
+
+  async inspect(context: InspectContext, result: Record<string, unknown>): Promise<InspectOutcome> {
+    let redacted: { result: Record<string, unknown>; redactions: number };
+    try {
+      if (jsonByteLength(result, this.maxResultBytes) > this.maxResultBytes) {
+        return { action: 'block', reason: `result larger than ${this.maxResultBytes} bytes`, cause: 'too-large' };
+      }
+      redacted = this.redactor.redact(result);
+    } catch {
+      // Nesting deeper than the stack: what cannot be looked through is not forwarded.
+      return { action: 'block', reason: 'result nested too deeply to inspect', cause: 'uninspectable' };
+    }
+    if (!this.guardrail) return { action: 'pass', result: redacted.result, redactions: redacted.redactions };
+
+    const decision = await this.guardrail.review({
+      backend: context.backend,
+      tool: context.tool,
+      ...(context.argumentsDigest !== undefined && { argumentsDigest: context.argumentsDigest }),
+      result: redacted.result,
+    });
+    switch (decision.action) {
+      case 'allow':
+        return { action: 'pass', result: redacted.result, redactions: redacted.redactions, guardrail: 'allowed' };
+      case 'redact':
+        return { action: 'pass', result: decision.result, redactions: redacted.redactions, guardrail: 'redacted' };
+      case 'block':
+        return { action: 'block', reason: decision.reason, cause: 'guardrail' };
+      case 'unavailable':
+        if (this.failOpen) return { action: 'pass', result: redacted.result, redactions: redacted.redactions, guardrail: 'unavailable' };
+        return { action: 'block', reason: `guardrail unavailable: ${decision.detail}`, cause: 'guardrail-unavailable' };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.guardrail?.close();
+  }
+}
+
+/** A tools/call result that tells the model why the real one was withheld. */
+export function blockedResult(reason: string): Record<string, unknown> {
+  return { content: [{ type: 'text', text: `Tool result withheld by the gateway: ${reason}` }], isError: true };
+}
