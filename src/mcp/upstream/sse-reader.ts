@@ -9,18 +9,19 @@ export interface SseEvent {
 }
 
 /**
- * Reads an SSE body into events without buffering the stream: each chunk is fed to the
- * parser and complete events come out. A single event larger than maxEventBytes aborts
- * the stream, so a hostile upstream cannot grow gateway memory without bound.
+ * Reads an SSE body without buffering the stream: each chunk is fed to the parser and the
+ * complete events come out, mapped (undefined drops an event). A single event larger than
+ * maxEventBytes aborts the stream, so a hostile upstream cannot grow gateway memory.
  */
-export async function* readSseEvents(body: AsyncIterable<Buffer | Uint8Array>, maxEventBytes: number): AsyncGenerator<SseEvent> {
+async function* readSse<T>(body: AsyncIterable<Buffer | Uint8Array>, maxEventBytes: number, map: (e: SseEvent) => T | undefined): AsyncGenerator<T> {
   const decoder = new TextDecoder();
-  const ready: SseEvent[] = [];
+  const ready: T[] = [];
   let pendingBytes = 0;
   const parser = createParser({
     onEvent(e) {
       pendingBytes = 0;
-      ready.push({ event: e.event, id: e.id, data: e.data });
+      const mapped = map({ event: e.event, id: e.id, data: e.data });
+      if (mapped !== undefined) ready.push(mapped);
     },
   });
   for await (const chunk of body) {
@@ -36,10 +37,13 @@ export async function* readSseEvents(body: AsyncIterable<Buffer | Uint8Array>, m
   yield* ready.splice(0);
 }
 
+export function readSseEvents(body: AsyncIterable<Buffer | Uint8Array>, maxEventBytes: number): AsyncGenerator<SseEvent> {
+  return readSse(body, maxEventBytes, (e) => e);
+}
+
 /** JSON-RPC messages carried in "message" events (or events with no type); others are skipped. */
-export async function* readSseMessages(body: AsyncIterable<Buffer | Uint8Array>, maxEventBytes: number): AsyncGenerator<Inbound & { eventId: string | undefined }> {
-  for await (const e of readSseEvents(body, maxEventBytes)) {
-    if ((e.event !== undefined && e.event !== 'message') || e.data.length === 0) continue;
-    yield { message: parseMessage(e.data), raw: e.data, eventId: e.id };
-  }
+export function readSseMessages(body: AsyncIterable<Buffer | Uint8Array>, maxEventBytes: number): AsyncGenerator<Inbound & { eventId: string | undefined }> {
+  return readSse(body, maxEventBytes, (e) =>
+    (e.event !== undefined && e.event !== 'message') || e.data.length === 0 ? undefined : { message: parseMessage(e.data), raw: e.data, eventId: e.id },
+  );
 }
