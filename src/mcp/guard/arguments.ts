@@ -81,11 +81,22 @@ export class ArgumentValidator {
    * schema object changed in place after its first validation keeps its old hash.
    */
   private readonly memos = new WeakMap<object, SchemaMemo>();
+  private compiled = 0;
 
   constructor(options: ArgumentValidatorOptions = {}) {
     this.maxCached = options.maxCached ?? DEFAULT_MAX_CACHED;
     this.maxSchemaBytes = options.maxSchemaBytes ?? DEFAULT_MAX_SCHEMA_BYTES;
     if (!(this.maxCached >= 1)) throw new RangeError(`maxCached must be >= 1, got ${this.maxCached}`);
+  }
+
+  /** Schemas compiled so far (cache misses), for metrics. */
+  get compilations(): number {
+    return this.compiled;
+  }
+
+  /** Compiled schemas held. */
+  get size(): number {
+    return this.cache.size;
   }
 
   /**
@@ -128,12 +139,13 @@ export class ArgumentValidator {
   }
 
   private compile(key: string, backend: string, tool: string, schema: Record<string, unknown>, bytes: number): Entry {
+    this.compiled++;
     const make = (validate: ValidateFunction | undefined, reason?: string): Entry => ({
       key,
       backend,
       tool,
       validate,
-      unchecked: reason === undefined ? undefined : { ok: 'unchecked', reason },
+      unchecked: reason === undefined ? undefined : Object.freeze({ ok: 'unchecked' as const, reason }),
       live: true,
     });
     if (bytes < 0) return make(undefined, 'schema not compilable: it has no JSON form');

@@ -58,6 +58,7 @@ const SUSPICIOUS = new RegExp(
 
 const IDENTIFIER = /^[A-Za-z_$][\w$-]*$/;
 const MAX_KEY_IN_PATH = 64;
+const MAX_PATH_CHARS = 400;
 
 /**
  * Findings for one tool definition, at most MAX_FINDINGS; none in mode 'off'. Each
@@ -131,8 +132,13 @@ function inspectString(text: string, path: string, where: string, findings: Hygi
   for (const [problem, entry] of [['invisible-character', invisible], ['bidi-control', bidi]] as const) {
     if (!entry) continue;
     const detail = entry.count > 1 ? `${entry.first} (${entry.count} in all)` : entry.first;
-    findings.push({ path, problem, detail });
+    findings.push({ path: shortPath(path), problem, detail });
   }
+}
+
+/** A path through absurd nesting is kept readable: its start and its end. */
+function shortPath(path: string): string {
+  return path.length > MAX_PATH_CHARS ? `${path.slice(0, MAX_PATH_CHARS / 2)}…${path.slice(-MAX_PATH_CHARS / 2)}` : path;
 }
 
 function codePointLabel(char: string): string {

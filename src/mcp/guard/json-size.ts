@@ -46,8 +46,10 @@ function measure(value: unknown, counter: Counter): void {
     return;
   }
   if (Array.isArray(value)) {
-    counter.total += value.length === 0 ? 2 : value.length + 1;
-    for (const item of value) {
+    counter.total += 2;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (i > 0) counter.total += 1;
       if (dropped(item)) counter.total += 4;
       else measure(item, counter);
       if (counter.total > counter.limit) return;

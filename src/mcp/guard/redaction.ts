@@ -27,7 +27,7 @@ interface Builtin {
   readonly accept?: (match: string) => boolean;
 }
 
-/** In the order they are applied: longest tokens first, so a short pattern cannot split a long one. */
+/** In order of precedence where matches overlap: longest tokens first, so a short pattern cannot split a long one. */
 export const BUILTIN_PATTERNS: Readonly<Record<string, Builtin>> = {
   // PEM and PGP private keys. The body runs to the END line, or, if that is missing
   // (a truncated key), to the next "-----" or the end of the text.
@@ -108,20 +108,35 @@ export class Redactor {
     return { result: out, redactions: this.count };
   }
 
-  /** A string with every pattern applied; the same string when nothing matched. */
+  /**
+   * A string with every pattern applied; the same string when nothing matched. All
+   * patterns look at the original text (none sees another's marker); where matches
+   * overlap, the earlier pattern wins.
+   */
   text(text: string): string {
-    let out = text;
+    let spans: Span[] | undefined;
     for (const pattern of this.patterns) {
-      pattern.regex.lastIndex = 0;
-      if (!pattern.regex.test(out)) continue;
-      // Where every match is declined (a failed checksum) this builds an equal string, which compares equal.
-      out = out.replace(pattern.regex, (match) => {
-        if (match === '' || (pattern.accept && !pattern.accept(match))) return match;
-        this.count++;
-        return pattern.marker;
-      });
+      const { regex, accept, marker } = pattern;
+      regex.lastIndex = 0;
+      if (!regex.test(text)) continue;
+      regex.lastIndex = 0;
+      const found: Span[] = [];
+      for (const match of text.matchAll(regex)) {
+        const matched = match[0];
+        if (matched === '' || (accept && !accept(matched))) continue;
+        found.push({ start: match.index, end: match.index + matched.length, marker });
+      }
+      if (found.length > 0) spans = spans ? merge(spans, found) : found;
     }
-    return out;
+    if (!spans) return text;
+    this.count += spans.length;
+    let out = '';
+    let at = 0;
+    for (const span of spans) {
+      out += text.slice(at, span.start) + span.marker;
+      at = span.end;
+    }
+    return out + text.slice(at);
   }
 
   private content(items: unknown[]): unknown[] {
@@ -168,6 +183,29 @@ export class Redactor {
     }
     return out;
   }
+}
+
+interface Span {
+  readonly start: number;
+  readonly end: number;
+  readonly marker: string;
+}
+
+/**
+ * `accepted` plus the candidates that overlap none of it, in text order. Both lists
+ * are sorted and free of overlaps (a global regex's matches never overlap), so one
+ * pass over each does it.
+ */
+function merge(accepted: readonly Span[], candidates: readonly Span[]): Span[] {
+  const merged: Span[] = [];
+  let i = 0;
+  for (const candidate of candidates) {
+    while (i < accepted.length && accepted[i]!.end <= candidate.start) merged.push(accepted[i++]!);
+    if (i < accepted.length && accepted[i]!.start < candidate.end) continue;
+    merged.push(candidate);
+  }
+  while (i < accepted.length) merged.push(accepted[i++]!);
+  return merged;
 }
 
 /** `current` with one field set, copying `original` first if `current` is still it. */
