@@ -9,6 +9,9 @@ import { defaultSsrfPolicy, guardedAgent, guardedFetch } from './security/ssrf.t
 import { checkOrigin } from './http/origin.ts';
 import { callerOf } from './security/caller.ts';
 import { AuditLog } from './security/audit.ts';
+import { Guards } from './mcp/guard/guards.ts';
+import type { PinChange } from './mcp/guard/tool-pins.ts';
+import { toolDefinitionChanges } from './telemetry/metrics.ts';
 import { anonymous } from './security/identity.ts';
 import type { GatewayIR, ListenerIR } from './ir/types.ts';
 import { SessionDispatcher } from './mcp/dispatcher.ts';
@@ -61,6 +64,8 @@ export class Gateway {
   private readonly redis: Redis | undefined;
   /** Opened once at start (a reload keeps it): records keep flowing while configs change. */
   private readonly audit: AuditLog | undefined;
+  /** Per-backend defences; they outlive reloads, so pins learned on first use are kept. */
+  readonly guards: Guards;
   private readonly store: SessionStore;
   private readonly events: EventStore;
   private readonly endpoint: McpEndpoint;
@@ -75,7 +80,8 @@ export class Gateway {
     this.audit = ir.audit && new AuditLog({ destination: ir.audit.destination, maxBufferedRecords: ir.audit.maxBuffered }, (n) =>
       logger.warn({ dropped: n }, 'audit records dropped: the audit destination is too slow'),
     );
-    this.snapshot = compileSnapshot(ir, this.audit);
+    this.guards = new Guards({ onPinChange: (change) => this.onPinChange(change) }, logger);
+    this.snapshot = compileSnapshot(ir, this.audit, this.guards);
     if (ir.state.redisUrl) {
       this.redis = createRedis(ir.state.redisUrl, { onError: (err) => logger.warn({ err: err.message }, 'redis connection problem') });
       this.store = new RedisSessionStore(this.redis);
@@ -126,7 +132,7 @@ export class Gateway {
    * started with; sessions survive because their tokens do not depend on the snapshot.
    */
   async reload(ir: GatewayIR): Promise<void> {
-    const next = compileSnapshot(ir, this.audit);
+    const next = compileSnapshot(ir, this.audit, this.guards);
     warnAboutRisks(ir, this.logger);
     const state = this.snapshot.ir.state;
     if (ir.state.redisUrl !== state.redisUrl || JSON.stringify(ir.state.events) !== JSON.stringify(state.events)) {
@@ -152,9 +158,25 @@ export class Gateway {
     await this.pools.close();
     await this.store.close();
     await this.events.close();
+    await this.guards.close();
     await this.audit?.close();
     await this.redis?.quit().catch(() => this.redis?.disconnect());
     killAllStdioProcessesSync();
+  }
+
+  private onPinChange(change: PinChange): void {
+    toolDefinitionChanges.inc({ backend: change.backend });
+    this.logger.warn(change, 'tool definition changed since it was pinned');
+    this.audit?.write({
+      time: new Date().toISOString(),
+      route: '*',
+      backend: change.backend,
+      method: 'tools/list',
+      tool: change.tool,
+      decision: 'deny',
+      rule: 'tool-pin',
+      reason: `definition changed: pinned ${change.pinnedHash.slice(0, 12)}…, now ${change.newHash.slice(0, 12)}…`,
+    });
   }
 
   private async bindListeners(ir: GatewayIR): Promise<void> {
@@ -210,7 +232,7 @@ function warnAboutRisks(ir: GatewayIR, logger: Logger): void {
   }
 }
 
-function compileSnapshot(ir: GatewayIR, audit: AuditLog | undefined): Snapshot {
+function compileSnapshot(ir: GatewayIR, audit: AuditLog | undefined, guards: Guards): Snapshot {
   const policy = defaultSsrfPolicy({ allowedSchemes: [...ir.outbound.schemes], allowedRanges: [...ir.outbound.allowedRanges], maxRedirects: ir.outbound.maxRedirects, timeoutMs: ir.outbound.timeoutMs });
   const agent = guardedAgent(policy);
   const fetchJson = async (url: URL): Promise<unknown> => {
@@ -222,7 +244,7 @@ function compileSnapshot(ir: GatewayIR, audit: AuditLog | undefined): Snapshot {
   for (const l of ir.listeners) {
     const paths = new Map<string, RouteEntry>();
     for (const r of l.routes) {
-      const route = compileRoute(r, audit, fetchJson);
+      const route = compileRoute(r, audit, fetchJson, guards);
       paths.set(r.path, { route, serves: 'mcp' });
       if (r.oauth) paths.set(r.oauth.metadataPath, { route, serves: 'oauth-metadata' });
       if (r.legacySse) {

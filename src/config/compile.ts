@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { hashApiKey } from '../security/authn/api-keys.ts';
 import { compileAuthorization } from '../security/authz/compile.ts';
-import type { AuthenticationIR, AuthorizationIR, BackendIR, GatewayIR, ListenerIR, OriginPolicyIR, RouteIR } from '../ir/types.ts';
+import type { AuthenticationIR, AuthorizationIR, BackendIR, GuardIR, GatewayIR, ListenerIR, OriginPolicyIR, RouteIR } from '../ir/types.ts';
 import type { ConfigIssue } from './errors.ts';
 import type { BackendConfig, Config } from './schema.ts';
 
@@ -147,9 +147,24 @@ function compileBackend(b: BackendConfig, authorization: AuthorizationIR | undef
       timeoutMs: b.timeout,
       restart: { initialDelayMs: b.restart.initialDelay, maxDelayMs: b.restart.maxDelay, maxRestarts: b.restart.maxRestarts },
       authorization,
+      guard: compileGuard(b.guard),
     };
   }
-  return { name: b.name, transport: b.transport, url: new URL(b.url), headers: b.headers ?? {}, passthrough: b.passthrough, timeoutMs: b.timeout, authorization };
+  return { name: b.name, transport: b.transport, url: new URL(b.url), headers: b.headers ?? {}, passthrough: b.passthrough, timeoutMs: b.timeout, authorization, guard: compileGuard(b.guard) };
+}
+
+function compileGuard(g: BackendConfig['guard']): GuardIR {
+  return {
+    pinning: g.pinning,
+    pins: g.pins,
+    hygiene: g.hygiene,
+    validateArguments: g.validateArguments,
+    results: {
+      maxBytes: g.results.maxBytes,
+      redact: g.results.redact,
+      guardrail: g.results.guardrail && { url: new URL(g.results.guardrail.url), timeoutMs: g.results.guardrail.timeout, failMode: g.results.guardrail.failMode },
+    },
+  };
 }
 
 type AuthenticationConfig = NonNullable<Config['listeners'][number]['routes'][number]['authentication']>;

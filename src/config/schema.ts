@@ -81,8 +81,43 @@ const authorizationSchema = z
   })
   .describe('Who may do what, down to the single tool and its arguments');
 
+const guardSchema = z
+  .strictObject({
+    pinning: z
+      .enum(['off', 'warn', 'enforce'])
+      .default('warn')
+      .describe('Tool definition pinning: a tool whose definition changes after first sight is reported (warn) or hidden and uncallable until approved (enforce)'),
+    pins: z.array(z.strictObject({ tool: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) })).default([]).describe('Approved definitions (sha256 of the canonical definition)'),
+    hygiene: z
+      .strictObject({
+        mode: z.enum(['off', 'flag', 'reject']).default('flag').describe('Invisible or bidirectional Unicode and oversized definitions: logged (flag) or the tool is dropped (reject)'),
+        maxDescriptionChars: z.number().int().min(1).default(4096),
+        maxDefinitionBytes: z.number().int().min(256).default(65_536),
+      })
+      .prefault({}),
+    validateArguments: z.boolean().default(true).describe('Check tools/call arguments against the tool\'s inputSchema before the call leaves the gateway'),
+    results: z
+      .strictObject({
+        maxBytes: z.number().int().min(1024).default(8 * 1024 * 1024).describe('A larger tool result is replaced by an error result'),
+        redact: z
+          .strictObject({
+            builtins: z.array(z.string()).default(['private-key', 'jwt', 'github-token', 'slack-token', 'aws-access-key-id']),
+            patterns: z.array(z.strictObject({ name: z.string().min(1), regex: z.string().min(1) })).default([]),
+          })
+          .prefault({}),
+        guardrail: z
+          .strictObject({ url: z.url({ protocol: /^https?$/ }), timeout: duration.default(2_000), failMode: z.enum(['failOpen', 'failClosed']).default('failClosed') })
+          .optional()
+          .describe('An external guardrail that sees each result and may allow, block or redact it'),
+      })
+      .prefault({}),
+  })
+  .prefault({})
+  .describe('Defences against a hostile or compromised server');
+
 const remoteBackendFields = {
   name,
+  guard: guardSchema,
   authorization: authorizationSchema.optional().describe('Policies of this backend (XBackend level), decided after the route\'s'),
   url: z.url({ protocol: /^https?$/ }).describe('The upstream MCP endpoint'),
   headers: headers.optional(),
@@ -105,6 +140,7 @@ const sseBackend = z.strictObject({
 
 const stdioBackend = z.strictObject({
   name,
+  guard: guardSchema,
   authorization: authorizationSchema.optional().describe('Policies of this backend (XBackend level), decided after the route\'s'),
   transport: z.literal('stdio'),
   command: z.string().min(1),

@@ -8,6 +8,18 @@ import type { CompiledCel } from '../security/cel.ts';
  * keeps it to the end, while a reload builds a new one.
  */
 
+export interface GuardIR {
+  readonly pinning: 'off' | 'warn' | 'enforce';
+  readonly pins: ReadonlyArray<{ readonly tool: string; readonly sha256: string }>;
+  readonly hygiene: { readonly mode: 'off' | 'flag' | 'reject'; readonly maxDescriptionChars: number; readonly maxDefinitionBytes: number };
+  readonly validateArguments: boolean;
+  readonly results: {
+    readonly maxBytes: number;
+    readonly redact: { readonly builtins: readonly string[]; readonly patterns: ReadonlyArray<{ readonly name: string; readonly regex: string }> };
+    readonly guardrail: { readonly url: URL; readonly timeoutMs: number; readonly failMode: 'failOpen' | 'failClosed' } | undefined;
+  };
+}
+
 export interface RemoteBackendIR {
   readonly name: string;
   readonly transport: 'streamable-http' | 'sse';
@@ -18,6 +30,7 @@ export interface RemoteBackendIR {
   readonly passthrough: boolean;
   readonly timeoutMs: number;
   readonly authorization: AuthorizationIR | undefined;
+  readonly guard: GuardIR;
 }
 
 export interface StdioBackendIR {
@@ -32,6 +45,7 @@ export interface StdioBackendIR {
   readonly timeoutMs: number;
   readonly restart: { readonly initialDelayMs: number; readonly maxDelayMs: number; readonly maxRestarts: number };
   readonly authorization: AuthorizationIR | undefined;
+  readonly guard: GuardIR;
 }
 
 export type BackendIR = RemoteBackendIR | StdioBackendIR;

@@ -158,10 +158,12 @@ async function* watchOutcome(messages: AsyncIterable<Inbound>, id: JsonRpcId, se
   }
 }
 
-/** The final response of a forwarded reply, with its result mapped when the handler asked for it. */
-export function finalResponse(reply: ForwardReply, inbound: Inbound): string {
+/** The final response of a forwarded reply: the upstream's own bytes unless a mapper changed the result. */
+export async function finalResponse(reply: ForwardReply, inbound: Inbound): Promise<string> {
   const m = inbound.message;
-  return reply.mapResult && 'result' in m ? JSON.stringify({ ...m, result: reply.mapResult(m.result) }) : inbound.raw;
+  if (!reply.mapResult || !('result' in m)) return inbound.raw;
+  const mapped = await reply.mapResult(m.result);
+  return mapped === m.result ? inbound.raw : JSON.stringify({ ...m, result: mapped });
 }
 
 export function isResponseTo(inbound: Inbound, id: JsonRpcId): boolean {

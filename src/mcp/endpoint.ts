@@ -130,7 +130,7 @@ export class McpEndpoint {
     try {
       for await (const inbound of reply.messages) {
         if (isResponseTo(inbound, id)) {
-          const raw = finalResponse(reply, inbound);
+          const raw = await finalResponse(reply, inbound);
           if (sse) await emit(raw);
           else sendRaw(res, 200, raw);
           return;

@@ -113,7 +113,7 @@ export class LegacySseEndpoint {
 async function relay(ctx: SessionContext, request: JsonRpcRequest, reply: Parameters<Parameters<SessionDispatcher['request']>[3]>[0], cancelled: AbortSignal, send: (data: string) => void): Promise<void> {
   try {
     for await (const inbound of reply.messages) {
-      if (isResponseTo(inbound, request.id)) return send(finalResponse(reply, inbound));
+      if (isResponseTo(inbound, request.id)) return send(await finalResponse(reply, inbound));
       const out = downstreamForm(ctx, reply.backend, inbound);
       if (out) send(out);
     }

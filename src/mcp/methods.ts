@@ -1,15 +1,18 @@
 import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
 import type { JsonRpcRequest } from '../jsonrpc/message.ts';
 import { call } from './federation/exchange.ts';
-import { LIST_KINDS, listFederated } from './federation/lists.ts';
+import { LIST_KINDS, listFederated, screenTools } from './federation/lists.ts';
 import { resolveTarget, type Namespace } from './federation/router.ts';
 import type { Target } from './federation/naming.ts';
 import type { AuthzTarget, SessionContext } from './session-context.ts';
 import { mapTaskIds, splitTaskId } from './tasks.ts';
 import type { Inbound } from './upstream/types.ts';
 
-/** Rewrites a forwarded result (names back to their downstream form). */
-export type ResultMapper = (result: Record<string, unknown>) => Record<string, unknown>;
+/**
+ * Rewrites a forwarded result (names back to their downstream form, a guard's redactions).
+ * Returning the same object means "unchanged": the upstream's bytes are passed on as they are.
+ */
+export type ResultMapper = (result: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>;
 
 /** A result the gateway composed itself, or the upstream's messages to pass on. */
 export type Reply =
@@ -58,7 +61,17 @@ function byName(namespace: Namespace, field: 'name' | 'uri'): MethodHandler {
     const name = requireString(request.params, field);
     const target = await resolveTarget(ctx, namespace, name, signal);
     // A task-augmented call answers with a task whose id must be routable later; a plain one passes through untouched.
-    const mapResult: ResultMapper | undefined = request.params?.task === undefined ? undefined : (r) => mapTaskIds(ctx.route.naming, target.backend, r);
+    const taskIds: ResultMapper | undefined = request.params?.task === undefined ? undefined : (r) => mapTaskIds(ctx.route.naming, target.backend, r);
+    let mapResult = taskIds;
+    const guard = namespace === 'tools' ? ctx.route.guards.get(target.backend) : undefined;
+    if (guard) {
+      if (guard.config.validateArguments && !guard.knows(target.name)) await screenTools(ctx, target.backend, signal);
+      guard.checkCall(target.name, request.params?.arguments ?? {});
+      mapResult = async (r) => {
+        const inspected = await guard.inspectResult(name, r);
+        return taskIds ? taskIds(inspected) : inspected;
+      };
+    }
     return forward(ctx, request, target, { ...request.params, [field]: target.name }, signal, { kind, name: target.name, downstreamName: name }, mapResult);
   };
 }

@@ -3,6 +3,8 @@ import type { AuditLog } from '../security/audit.ts';
 import { Authenticator, type OutboundFetch } from '../security/authn/authenticator.ts';
 import { RouteAuthorizer } from '../security/authz/authorizer.ts';
 import { IndexCache } from './federation/index-cache.ts';
+import type { BackendGuard } from './guard/backend-guard.ts';
+import type { Guards } from './guard/guards.ts';
 import { Naming } from './federation/naming.ts';
 
 /** A route with everything the hot path needs precomputed once per config load. */
@@ -18,12 +20,14 @@ export interface RouteRuntime {
   /** Absent: the route takes anonymous callers. */
   readonly authenticator: Authenticator | undefined;
   readonly authorizer: RouteAuthorizer;
+  /** Defences against each backend as a hostile server (shared with other routes, kept across reloads). */
+  readonly guards: ReadonlyMap<string, BackendGuard>;
 }
 
 /** Sessions whose name indexes one route keeps. */
 const INDEXED_SESSIONS = 10_000;
 
-export function compileRoute(route: RouteIR, audit: AuditLog | undefined, fetchJson: OutboundFetch): RouteRuntime {
+export function compileRoute(route: RouteIR, audit: AuditLog | undefined, fetchJson: OutboundFetch, guards: Guards): RouteRuntime {
   const names = route.backends.map((b) => b.name);
   return {
     ir: route,
@@ -34,5 +38,6 @@ export function compileRoute(route: RouteIR, audit: AuditLog | undefined, fetchJ
     indexes: new IndexCache(INDEXED_SESSIONS),
     authenticator: route.authentication && new Authenticator(route.authentication, route.oauth, fetchJson),
     authorizer: new RouteAuthorizer(`${route.listener}/${route.name}`, route.authorization, route.backends, audit),
+    guards: new Map(route.backends.map((b) => [b.name, guards.for(b)])),
   };
 }

@@ -146,9 +146,16 @@ async function fetchPage(ctx: SessionContext, kind: ListKind, backend: string, c
   }
   const items = result[kind.items];
   if (!Array.isArray(items)) throw new JsonRpcError(ErrorCode.UpstreamUnavailable, `backend "${backend}" answered ${kind.method} without "${kind.items}"`);
-  const valid = items.filter((i): i is Item => typeof i === 'object' && i !== null && typeof (i as Item)[kind.key] === 'string');
+  const named = items.filter((i): i is Item => typeof i === 'object' && i !== null && typeof (i as Item)[kind.key] === 'string');
+  // Tools pass the backend's guard (hygiene, pinned definitions) before anyone sees them.
+  const valid = kind.method === 'tools/list' ? (ctx.route.guards.get(backend)?.screen(named) ?? named) : named;
   const next = typeof result.nextCursor === 'string' && result.nextCursor.length > 0 ? result.nextCursor : undefined;
   return { backend, items: valid, nextCursor: next };
+}
+
+/** Reads a backend's whole tool list through its guard, so the guard knows every definition. */
+export async function screenTools(ctx: SessionContext, backend: string, signal?: AbortSignal): Promise<void> {
+  await fetchAllPages(ctx, LIST_KINDS['tools/list']!, backend, signal);
 }
 
 async function fetchAllPages(ctx: SessionContext, kind: ListKind, backend: string, signal?: AbortSignal): Promise<BackendPage> {
