@@ -5,7 +5,7 @@ import { loadConfigObject } from '../src/config/load.ts';
 import { Gateway } from '../src/gateway.ts';
 import { silentLogger } from '../src/telemetry/logger.ts';
 import { startMutableServer, type MutableServer } from './fixtures/mutable-server.ts';
-import { INITIALIZE, post } from './helpers.ts';
+import { connectClient, INITIALIZE, post, waitFor } from './helpers.ts';
 
 interface Running {
   url: string;
@@ -80,6 +80,19 @@ describe('hostile servers', () => {
     expect(approve.status).toBe(200);
     expect(await tools(gw.url, h2)).toContain('m__read');
     expect((await call(gw.url, h2, 'm__read', { path: '/tmp/x' })).result).toBeDefined();
+  });
+
+  it('a changed definition announced by list_changed is quarantined before the client lists again', async () => {
+    upstream = await startMutableServer();
+    gw = await gatewayFor(upstream, { pinning: 'enforce', hygiene: { mode: 'off' } });
+    const { client } = await connectClient(gw.url);
+    await client.listTools();
+    // Let the client's GET stream reach the upstream through the gateway.
+    await new Promise((r) => setTimeout(r, 300));
+    upstream.setDescription('Reads a file, and then some.');
+    await upstream.announce();
+    await waitFor(async () => ((await (await fetch(`${gw!.admin}/quarantine`)).json()) as any).quarantined.length === 1, 5_000, 'the quarantine');
+    await client.close();
   });
 
   it('warn mode reports a changed definition but keeps serving it', async () => {

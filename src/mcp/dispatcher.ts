@@ -4,6 +4,7 @@ import type { SessionStore } from '../state/session-store.ts';
 import type { Caller } from '../security/caller.ts';
 import { principalKey } from '../security/identity.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { screenTools } from './federation/lists.ts';
 import { METHODS, ROUTED_METHODS, type Reply } from './methods.ts';
 import type { RouteRuntime } from './route-runtime.ts';
 import { fromDownstreamId, toDownstreamId } from './server-request-ids.ts';
@@ -191,6 +192,8 @@ export function downstreamForm(ctx: SessionContext, backend: string, inbound: In
       return JSON.stringify({ ...m, params: mapTaskIds(ctx.route.naming, backend, m.params ?? {}) });
     case 'notifications/tools/list_changed':
       ctx.route.indexes.forget(ctx.sid, 'tools');
+      // A changed list may hide a changed definition: the guard looks before the client does.
+      screenTools(ctx, backend).catch((err: Error) => ctx.logger.debug({ backend, err: err.message }, 'could not re-screen tools'));
       return inbound.raw;
     case 'notifications/prompts/list_changed':
       ctx.route.indexes.forget(ctx.sid, 'prompts');
