@@ -18,6 +18,7 @@ import { SessionDispatcher } from './mcp/dispatcher.ts';
 import { McpEndpoint, type EndpointConfig } from './mcp/endpoint.ts';
 import { LegacySseEndpoint } from './mcp/legacy-endpoint.ts';
 import { compileRoute, type RouteRuntime } from './mcp/route-runtime.ts';
+import { OpenedSessions } from './mcp/session-token.ts';
 import { ChannelRegistry } from './mcp/upstream/channel-registry.ts';
 import { UpstreamConnector } from './mcp/upstream/connector.ts';
 import { HttpPools } from './mcp/upstream/http-pools.ts';
@@ -257,7 +258,7 @@ function compileSnapshot(ir: GatewayIR, audit: AuditLog | undefined, guards: Gua
   return {
     ir,
     routes,
-    endpoint: { keys: ir.session.keys, ttlMs: ir.session.ttlMs, maxBodyBytes: ir.limits.maxBodyBytes, streamIdleTimeoutMs: ir.limits.streamIdleTimeoutMs },
+    endpoint: { keys: ir.session.keys, sessions: new OpenedSessions(ir.session.keys, ir.session.ttlMs), ttlMs: ir.session.ttlMs, maxBodyBytes: ir.limits.maxBodyBytes, streamIdleTimeoutMs: ir.limits.streamIdleTimeoutMs },
     clientAddress: new ClientAddressResolver(ir.trustedProxies),
   };
 }

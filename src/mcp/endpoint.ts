@@ -15,7 +15,7 @@ import { initializeSession } from './initialize.ts';
 import { isSupportedVersion, LATEST_PROTOCOL_VERSION } from './protocol.ts';
 import type { RouteRuntime } from './route-runtime.ts';
 import type { SessionContext } from './session-context.ts';
-import { openSession, sealSession } from './session-token.ts';
+import { sealSession, type OpenedSessions } from './session-token.ts';
 import type { UpstreamConnector } from './upstream/connector.ts';
 import { UpstreamError } from './upstream/types.ts';
 
@@ -29,6 +29,8 @@ export interface EndpointDeps {
 /** What the endpoint reads from the config snapshot a request started with. */
 export interface EndpointConfig {
   readonly keys: readonly KeyObject[];
+  /** Tokens opened with those keys, remembered for the snapshot's lifetime. */
+  readonly sessions: OpenedSessions;
   readonly ttlMs: number;
   readonly maxBodyBytes: number;
   readonly streamIdleTimeoutMs: number;
@@ -194,7 +196,7 @@ export class McpEndpoint {
     }
     const token = req.headers[SESSION_HEADER];
     if (typeof token !== 'string' || token.length === 0) throw new HttpError(400, 'Mcp-Session-Id header is required');
-    const state = openSession(token, config.keys, config.ttlMs);
+    const state = config.sessions.open(token);
     if (!state || state.route !== route.key || state.owner !== principalKey(caller.identity) || (await this.deps.store.isEnded(state.sid))) {
       throw new HttpError(404, 'Session not found');
     }

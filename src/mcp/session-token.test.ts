@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { deriveSessionKey } from '../config/compile.ts';
-import { openSession, sealSession, type SessionState } from './session-token.ts';
+import { OpenedSessions, openSession, sealSession, type SessionState } from './session-token.ts';
 
 const key = deriveSessionKey('property-test-key-0123456789-0123456789');
 const other = deriveSessionKey('another-key-0123456789-0123456789-abcd');
@@ -46,5 +46,19 @@ describe('session tokens (property-based)', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('opened sessions cache', () => {
+  it('answers like openSession, keeps checking expiry, and forgets when full', () => {
+    const sessions = new OpenedSessions([key], 60_000, 2);
+    const token = sealSession(state, key);
+    expect(sessions.open(token)).toEqual(state);
+    expect(sessions.open(token)).toBe(sessions.open(token));
+    expect(sessions.open(token, Date.now() + 120_000)).toBeUndefined();
+    expect(sessions.open(sealSession(state, other))).toBeUndefined();
+    const others = [sealSession({ ...state, sid: 'b' }, key), sealSession({ ...state, sid: 'c' }, key)];
+    for (const t of others) expect(sessions.open(t)?.sid).toBeDefined();
+    expect(sessions.open(token)).toEqual(state);
   });
 });

@@ -72,3 +72,34 @@ export function openSession(token: string, keys: readonly KeyObject[], ttlMs: nu
   }
   return undefined;
 }
+
+/**
+ * Opened tokens, remembered: a session sends the same token with every request, and
+ * opening one (base64, AES-GCM, JSON) costs more than the rest of the gateway's own work
+ * on a call. Made per config snapshot, so a change of keys starts it empty; expiry is
+ * still checked on every use. Bounded: when full it starts over, which costs only a
+ * re-open per active session.
+ */
+export class OpenedSessions {
+  private readonly keys: readonly KeyObject[];
+  private readonly ttlMs: number;
+  private readonly capacity: number;
+  private opened = new Map<string, SessionState>();
+
+  constructor(keys: readonly KeyObject[], ttlMs: number, capacity = 10_000) {
+    this.keys = keys;
+    this.ttlMs = ttlMs;
+    this.capacity = capacity;
+  }
+
+  open(token: string, nowMs = Date.now()): SessionState | undefined {
+    const known = this.opened.get(token);
+    if (known) return nowMs - known.iat * 1000 > this.ttlMs ? undefined : known;
+    const state = openSession(token, this.keys, this.ttlMs, nowMs);
+    if (state) {
+      if (this.opened.size >= this.capacity) this.opened = new Map();
+      this.opened.set(token, state);
+    }
+    return state;
+  }
+}
