@@ -2,7 +2,7 @@ import type { Dispatcher, Pool } from 'undici';
 import { parseMessage } from '../../jsonrpc/parse.ts';
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../jsonrpc/message.ts';
 import type { RemoteBackendIR } from '../../ir/types.ts';
-import { keepAliveChunks } from './keep-alive-body.ts';
+import { dispatch, type UpstreamResponse } from './dispatch.ts';
 import { readSseMessages } from './sse-reader.ts';
 import { UpstreamError, type Inbound, type UpstreamSession } from './types.ts';
 
@@ -63,8 +63,8 @@ export class StreamableHttpSession implements UpstreamSession {
 
   async send(message: JsonRpcNotification | JsonRpcResponse): Promise<void> {
     const res = await this.post(message);
-    if (res.statusCode === 202 || res.statusCode === 200) {
-      await res.body.dump();
+    if (res.status === 202 || res.status === 200) {
+      await res.body.return?.();
       return;
     }
     throw await this.failure(res);
@@ -87,7 +87,7 @@ export class StreamableHttpSession implements UpstreamSession {
       await res.body.dump();
       return;
     }
-    if (res.statusCode !== 200) throw await this.failure(res);
+    if (res.statusCode !== 200) throw await this.failure({ status: res.statusCode, headers: res.headers, body: res.body[Symbol.asyncIterator]() });
     for await (const m of readSseMessages(res.body, this.init.maxMessageBytes)) yield m;
   }
 
@@ -114,7 +114,7 @@ export class StreamableHttpSession implements UpstreamSession {
     const header = res.headers['mcp-session-id'];
     const sessionId = typeof header === 'string' ? header : null;
     if (sessionId !== null && !VALID_SESSION_ID.test(sessionId)) {
-      await res.body.dump();
+      await res.body.return?.();
       throw new UpstreamError(backend.name, 'protocol', 'session id is not 1 to 1024 visible ASCII characters');
     }
     for await (const inbound of bare.replies(res)) {
@@ -123,18 +123,21 @@ export class StreamableHttpSession implements UpstreamSession {
     throw new UpstreamError(backend.name, 'protocol', 'no response to initialize');
   }
 
-  private async post(message: JsonRpcMessage, signal?: AbortSignal, extraHeaders?: Record<string, string>): Promise<Dispatcher.ResponseData> {
+  private async post(message: JsonRpcMessage, signal?: AbortSignal, extraHeaders?: Record<string, string>): Promise<UpstreamResponse> {
     const timeout = this.init.backend.timeoutMs;
     try {
-      return await this.init.pool.request({
-        method: 'POST',
-        path: this.path,
-        headers: extraHeaders ? { ...extraHeaders, ...this.postHeaders } : this.postHeaders,
-        body: JSON.stringify(message),
+      return await dispatch(
+        this.init.pool,
+        {
+          method: 'POST',
+          path: this.path,
+          headers: extraHeaders ? { ...extraHeaders, ...this.postHeaders } : this.postHeaders,
+          body: JSON.stringify(message),
+          headersTimeout: timeout,
+          bodyTimeout: timeout,
+        },
         signal,
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-      });
+      );
     } catch (err) {
       const code = (err as { code?: string }).code;
       const kind = code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : 'unavailable';
@@ -142,16 +145,16 @@ export class StreamableHttpSession implements UpstreamSession {
     }
   }
 
-  private async *replies(res: Dispatcher.ResponseData): AsyncGenerator<Inbound> {
-    if (res.statusCode === 202) {
-      await res.body.dump();
+  private async *replies(res: UpstreamResponse): AsyncGenerator<Inbound> {
+    if (res.status === 202) {
+      await res.body.return?.();
       return;
     }
-    if (res.statusCode !== 200) throw await this.failure(res);
+    if (res.status !== 200) throw await this.failure(res);
     const type = String(res.headers['content-type'] ?? '');
     try {
       if (type.startsWith('text/event-stream')) {
-        yield* readSseMessages(keepAliveChunks(res.body), this.init.maxMessageBytes);
+        yield* readSseMessages(res.body, this.init.maxMessageBytes);
         return;
       }
       if (type.startsWith('application/json')) {
@@ -160,22 +163,21 @@ export class StreamableHttpSession implements UpstreamSession {
         return;
       }
     } catch (err) {
-      // A reply we could not read is not worth its connection.
-      res.body.destroy();
+      await res.body.return?.();
       if (err instanceof UpstreamError) throw err;
       const code = (err as { code?: string }).code;
       throw new UpstreamError(this.backend, code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : 'protocol', (err as Error).message, { cause: err });
     }
-    await res.body.dump();
+    await res.body.return?.();
     throw new UpstreamError(this.backend, 'protocol', `unexpected content-type "${type}"`);
   }
 
-  private async failure(res: Dispatcher.ResponseData): Promise<UpstreamError> {
+  private async failure(res: UpstreamResponse): Promise<UpstreamError> {
     const text = (await readBounded(res.body, 4096).catch(() => '')).slice(0, 300);
-    if ((res.statusCode === 404 || res.statusCode === 400) && this.init.sessionId) {
-      return new UpstreamError(this.backend, 'expired', `HTTP ${res.statusCode} for session`);
+    if ((res.status === 404 || res.status === 400) && this.init.sessionId) {
+      return new UpstreamError(this.backend, 'expired', `HTTP ${res.status} for session`);
     }
-    return new UpstreamError(this.backend, 'unavailable', `HTTP ${res.statusCode}${text ? `: ${text}` : ''}`);
+    return new UpstreamError(this.backend, 'unavailable', `HTTP ${res.status}${text ? `: ${text}` : ''}`);
   }
 }
 
@@ -183,13 +185,13 @@ function isResponseTo(message: JsonRpcMessage, id: unknown): boolean {
   return !('method' in message) && message.id === id;
 }
 
-async function readBounded(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
+async function readBounded(body: AsyncIterable<Buffer | Uint8Array>, limit: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     size += chunk.length;
     if (size > limit) throw new Error(`response body larger than ${limit} bytes`);
-    chunks.push(chunk);
+    chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
 }
