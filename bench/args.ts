@@ -1,22 +1,33 @@
 /** Command-line options of `npm run bench`. */
 import { parseArgs } from 'node:util';
+import type { RunSettings } from './scenario.ts';
 
 export interface BenchArgs {
-  duration: number;
-  warmup: number;
-  rounds: number;
-  concurrency: number[];
+  /** Scenario ids to run, in the order given; empty: all. */
+  scenarios: string[];
+  /** Only the settings given on the command line; the rest come from each scenario. */
+  settings: Partial<RunSettings>;
+  sessions: number;
+  steps: number;
   cpuProf: boolean;
   gatewayLog: string;
   record: boolean;
 }
 
+/** Settings of a scenario that declares no defaults of its own (scenario a). */
+export const DEFAULT_SETTINGS: RunSettings = { duration: 10, warmup: 2, rounds: 3, concurrency: [16, 64] };
+/** Defaults of scenarios b-g: short runs, so the whole bench stays within minutes on a small machine. */
+export const SHORT_SETTINGS: RunSettings = { duration: 5, warmup: 1, rounds: 2, concurrency: [16] };
+
 export const USAGE = `usage: npm run bench -- [options]
-  --duration S        measured seconds per run (default 10)
-  --warmup S          warm-up seconds per run, discarded (default 2)
-  --rounds N          interleaved rounds per concurrency, medians reported (default 3)
-  --concurrency LIST  comma-separated connection counts (default 16,64)
-  --cpu-prof          run the gateway under --cpu-prof, profiles in bench/profiles/
+  --scenario LIST     comma-separated scenario letters a-g (default: all)
+  --duration S        measured seconds per run (default 10 for a, 5 for b-g)
+  --warmup S          warm-up seconds per run, discarded (default 2 for a, 1 for b-g)
+  --rounds N          interleaved rounds per concurrency, medians reported (default 3 for a, 2 for b-g)
+  --concurrency LIST  comma-separated concurrency levels (default 16,64 for a, 16 for b-e and g, 50 for f)
+  --sessions N        idle sessions opened per run in scenario f (default 10000)
+  --steps N           progress notifications per call in scenario e (default 100)
+  --cpu-prof          run gateways under --cpu-prof, profiles in bench/profiles/
   --gateway-log LVL   gateway log level, shown on stderr (default silent)
   --no-record         do not append to bench/RESULTS.md`;
 
@@ -33,10 +44,13 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     args: argv,
     allowNegative: true,
     options: {
-      duration: { type: 'string', default: '10' },
-      warmup: { type: 'string', default: '2' },
-      rounds: { type: 'string', default: '3' },
-      concurrency: { type: 'string', default: '16,64' },
+      scenario: { type: 'string', default: '' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      rounds: { type: 'string' },
+      concurrency: { type: 'string' },
+      sessions: { type: 'string', default: '10000' },
+      steps: { type: 'string', default: '100' },
       'cpu-prof': { type: 'boolean', default: false },
       'gateway-log': { type: 'string', default: 'silent' },
       record: { type: 'boolean', default: true },
@@ -47,11 +61,19 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
+  const settings: Partial<RunSettings> = {};
+  if (values.duration !== undefined) settings.duration = positive('duration', values.duration, false);
+  if (values.warmup !== undefined) settings.warmup = positive('warmup', values.warmup, false);
+  if (values.rounds !== undefined) settings.rounds = positive('rounds', values.rounds, true);
+  if (values.concurrency !== undefined) settings.concurrency = values.concurrency.split(',').map((c) => positive('concurrency', c.trim(), true));
   return {
-    duration: positive('duration', values.duration, false),
-    warmup: positive('warmup', values.warmup, false),
-    rounds: positive('rounds', values.rounds, true),
-    concurrency: values.concurrency.split(',').map((c) => positive('concurrency', c.trim(), true)),
+    scenarios: values.scenario
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter((s) => s !== ''),
+    settings,
+    sessions: positive('sessions', values.sessions, true),
+    steps: positive('steps', values.steps, true),
     cpuProf: values['cpu-prof'],
     gatewayLog: values['gateway-log'],
     record: values.record,

@@ -6,10 +6,21 @@
  * completion, on failure, on SIGINT/SIGTERM and (synchronously) on exit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CpuSample, ProbeReply, ProbeRequest } from './proc-stats.ts';
 
 const live = new Set<ChildProcess>();
+/**
+ * Processes our children started (a stdio server under the gateway or mcp-proxy), by pid,
+ * with a string their command line contains: they are killed with the children, but only
+ * while the pid still runs that command (a pid can be reused once its process is gone).
+ */
+const descendants = new Map<number, string>();
+
+export function registerDescendant(pid: number, commandMarker: string): void {
+  descendants.set(pid, commandMarker);
+}
 
 export interface ChildOptions {
   /** Extra Node flags, e.g. --cpu-prof. */
@@ -96,28 +107,41 @@ export class Child {
     return line as Record<string, unknown>;
   }
 
-  /** Waits for the `{"ready":true,"url":…}` line. */
-  async ready(timeoutMs = 15_000): Promise<string> {
+  /** Waits for the `{"ready":true,"url":…}` line and returns all of it. */
+  async readyLine(timeoutMs = 15_000): Promise<Record<string, unknown> & { url: string }> {
     const line = await this.nextLine(timeoutMs);
     if (line.ready !== true || typeof line.url !== 'string') throw new Error(`${this.label}: unexpected first line ${JSON.stringify(line)}`);
-    return line.url;
+    return line as Record<string, unknown> & { url: string };
   }
 
-  /** CPU time and memory of the child; `resetPeak` starts a new peak-RSS window after this sample. */
-  cpu(resetPeak = false): Promise<CpuSample> {
+  /** Waits for the `{"ready":true,"url":…}` line. */
+  async ready(timeoutMs = 15_000): Promise<string> {
+    return (await this.readyLine(timeoutMs)).url;
+  }
+
+  /**
+   * CPU time and memory of the child; `resetPeak` starts a new peak-RSS window after this
+   * sample; `gc` forces a garbage collection first (the child needs --expose-gc).
+   */
+  cpu(resetPeak = false, gc = false): Promise<CpuSample> {
     return new Promise((resolve, reject) => {
       const id = this.nextProbeId++;
       const timer = setTimeout(() => {
         this.replies.delete(id);
         reject(new Error(`${this.label}: no answer to a cpu probe`));
-      }, 5_000);
+      }, gc ? 30_000 : 5_000);
       this.replies.set(id, (sample) => {
         clearTimeout(timer);
         resolve(sample);
       });
-      const request: ProbeRequest = { type: 'cpu', id, resetPeak };
+      const request: ProbeRequest = { type: 'cpu', id, resetPeak, gc };
       this.proc.send(request);
     });
+  }
+
+  /** RSS in bytes right after a forced garbage collection. */
+  async memory(): Promise<number> {
+    return (await this.cpu(false, true)).rss;
   }
 
   send(message: unknown): void {
@@ -181,7 +205,7 @@ export async function stopAllChildren(graceMs: number): Promise<void> {
   killAllChildren();
 }
 
-/** Kills every child still alive, without waiting: safe from an 'exit' handler. */
+/** Kills every child still alive (and every registered descendant), without waiting: safe from an 'exit' handler. */
 export function killAllChildren(signal: NodeJS.Signals = 'SIGKILL'): void {
   for (const proc of live) {
     try {
@@ -191,4 +215,12 @@ export function killAllChildren(signal: NodeJS.Signals = 'SIGKILL'): void {
     }
   }
   live.clear();
+  for (const [pid, marker] of descendants) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)) process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+  descendants.clear();
 }

@@ -1,6 +1,7 @@
 /**
  * Just enough of an MCP client, over plain fetch, to open a session for the load generator,
- * check one call end to end, and close the session afterwards.
+ * check one call end to end, and close the session afterwards. `headers` (e.g. an
+ * authorization header) go with every request of the session.
  */
 
 export const PROTOCOL_VERSION = '2025-11-25';
@@ -10,6 +11,7 @@ export interface McpSession {
   url: string;
   sessionId: string;
   protocolVersion: string;
+  headers: Record<string, string>;
 }
 
 export interface RpcMessage {
@@ -58,33 +60,31 @@ async function expectRpc(res: Response, what: string): Promise<RpcMessage> {
 }
 
 /** initialize, read Mcp-Session-Id, then notifications/initialized. */
-export async function openSession(url: string): Promise<McpSession> {
-  const res = await post(url, {}, {
-    jsonrpc: '2.0',
-    id: 0,
-    method: 'initialize',
-    params: { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'switchboard-bench', version: '0.1.0' } },
-  });
+export async function openSession(url: string, headers: Record<string, string> = {}): Promise<McpSession> {
+  const res = await post(url, headers, initializeRequest(0));
   const sessionId = res.headers.get('mcp-session-id');
   const message = await expectRpc(res, 'initialize');
   if (!sessionId) throw new Error('initialize: no Mcp-Session-Id header in the reply');
   const protocolVersion = (message.result as { protocolVersion?: unknown } | undefined)?.protocolVersion;
   if (protocolVersion !== PROTOCOL_VERSION) throw new Error(`initialize: server negotiated ${String(protocolVersion)}, the bench speaks ${PROTOCOL_VERSION}`);
-  const session: McpSession = { url, sessionId, protocolVersion };
+  const session: McpSession = { url, sessionId, protocolVersion, headers };
   const initialized = await post(url, sessionHeaders(session), { jsonrpc: '2.0', method: 'notifications/initialized' });
   await initialized.body?.cancel();
   if (initialized.status !== 202) throw new Error(`notifications/initialized: HTTP ${initialized.status}`);
   return session;
 }
 
-export function sessionHeaders(session: McpSession): Record<string, string> {
-  return { 'mcp-session-id': session.sessionId, 'mcp-protocol-version': session.protocolVersion };
+export function initializeRequest(id: number | string): Record<string, unknown> {
+  return {
+    jsonrpc: '2.0',
+    id,
+    method: 'initialize',
+    params: { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'switchboard-bench', version: '0.1.0' } },
+  };
 }
 
-/** One tools/call outside the load, so a broken setup fails loudly before any numbers are taken. */
-export async function callTool(session: McpSession, name: string, args: Record<string, unknown>): Promise<unknown> {
-  const res = await post(session.url, sessionHeaders(session), { jsonrpc: '2.0', id: 'probe', method: 'tools/call', params: { name, arguments: args } });
-  return (await expectRpc(res, `tools/call ${name}`)).result;
+export function sessionHeaders(session: McpSession): Record<string, string> {
+  return { ...session.headers, 'mcp-session-id': session.sessionId, 'mcp-protocol-version': session.protocolVersion };
 }
 
 export async function closeSession(session: McpSession): Promise<void> {

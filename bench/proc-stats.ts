@@ -1,6 +1,7 @@
 /**
  * The child side of the bench's process probes: answers `{ type: 'cpu' }` over IPC with this
- * process's CPU time and memory, and tracks peak RSS by sampling every 100 ms.
+ * process's CPU time and memory (after a forced GC when asked and --expose-gc allows), and
+ * tracks peak RSS by sampling every 100 ms.
  *
  * Also ties the child's life to the bench: when the IPC channel closes (the runner exited or
  * died) the child exits instead of lingering.
@@ -15,7 +16,8 @@ export interface CpuSample {
   peakRss: number;
 }
 
-export type ProbeRequest = { type: 'cpu'; id: number; resetPeak?: boolean };
+/** `gc`: collect garbage first (when the process runs with --expose-gc), for an RSS that means something. */
+export type ProbeRequest = { type: 'cpu'; id: number; resetPeak?: boolean; gc?: boolean };
 export type ProbeReply = { type: 'cpu'; id: number; sample: CpuSample };
 
 const SAMPLE_MS = 100;
@@ -30,6 +32,7 @@ export function serveProcessStats(onDisconnect: () => void = () => process.exit(
   if (!process.send) return;
   process.on('message', (message: unknown) => {
     if (!isProbeRequest(message)) return;
+    if (message.gc) collectGarbage();
     const { user, system } = process.cpuUsage();
     const rss = process.memoryUsage().rss;
     peakRss = Math.max(peakRss, rss);
@@ -38,6 +41,13 @@ export function serveProcessStats(onDisconnect: () => void = () => process.exit(
     process.send?.(reply);
   });
   process.on('disconnect', onDisconnect);
+}
+
+/** A full collection, twice (the first can leave finalizer work for the second); a no-op without --expose-gc. */
+function collectGarbage(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  gc?.();
 }
 
 function isProbeRequest(message: unknown): message is ProbeRequest {

@@ -7,37 +7,47 @@ import type { Row } from './summary.ts';
 const HEADERS = [
   'scenario',
   'target',
+  'op',
   'conc',
-  'req/s',
+  'ops/s',
+  'events/s',
   'p50 ms',
   'p99 ms',
   'p99.9 ms',
-  'CPU µs/call',
-  'upstream CPU µs/call',
+  'CPU µs/op',
+  'upstream CPU µs/op',
   'peak RSS MiB',
-  'ratio req/s',
+  'RSS KiB/session',
+  'upstream RSS KiB/session',
+  'ratio ops/s',
   'ratio p50',
   'ratio p99',
   'errors',
   'loader CPU %',
   'other CPU %',
 ];
+/** Left-aligned text columns; the rest are numbers. */
+const TEXT_COLUMNS = 3;
 
-const fixed = (n: number, digits: number): string => (Number.isFinite(n) ? n.toFixed(digits) : '—');
+const fixed = (n: number | undefined, digits: number): string => (n !== undefined && Number.isFinite(n) ? n.toFixed(digits) : '—');
 const times = (n: number | undefined): string => (n === undefined ? '—' : `${fixed(n, 2)}×`);
 
 function cells(row: Row): string[] {
   return [
     row.scenario,
     row.target,
+    row.op,
     String(row.concurrency),
     fixed(row.rps, 0),
+    fixed(row.eventsPerS, 0),
     fixed(row.p50, 2),
     fixed(row.p99, 2),
     fixed(row.p999, 2),
     fixed(row.cpuUs, 0),
-    row.behindCpuUs === undefined ? '—' : fixed(row.behindCpuUs, 0),
+    fixed(row.behindCpuUs, 0),
     fixed(row.peakRssMiB, 0),
+    fixed(row.rssKiBPerOp, 1),
+    fixed(row.behindRssKiBPerOp, 1),
     times(row.ratio?.rps),
     times(row.ratio?.p50),
     times(row.ratio?.p99),
@@ -50,13 +60,13 @@ function cells(row: Row): string[] {
 export function consoleTable(rows: readonly Row[]): string {
   const table = [HEADERS, ...rows.map(cells)];
   const widths = HEADERS.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
-  const line = (r: string[]): string => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (r: string[]): string => r.map((c, i) => (i < TEXT_COLUMNS ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(HEADERS), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => line(cells(r)))].join('\n');
 }
 
 export function markdownTable(rows: readonly Row[]): string {
   const line = (r: string[]): string => `| ${r.join(' | ')} |`;
-  const align = HEADERS.map((_, i) => (i < 2 ? ':--' : '--:'));
+  const align = HEADERS.map((_, i) => (i < TEXT_COLUMNS ? ':--' : '--:'));
   return [line(HEADERS), line(align), ...rows.map((r) => line(cells(r)))].join('\n');
 }
 
@@ -65,7 +75,7 @@ export function failureReport(rows: readonly Row[]): string[] {
   const out: string[] = [];
   for (const row of rows) {
     if (row.failed === 0) continue;
-    out.push(`${row.scenario} / ${row.target} / c=${row.concurrency}: ${row.failed} of ${row.responses} responses failed; status codes ${JSON.stringify(row.statusCodes)}`);
+    out.push(`${row.scenario} / ${row.target} / ${row.op} / c=${row.concurrency}: ${row.failed} of ${row.responses} operations failed; HTTP status codes seen ${JSON.stringify(row.statusCodes)}`);
     for (const f of row.failures) out.push(`  ${f.count}× ${f.kind}${f.status ? ` HTTP ${f.status}` : ''}: ${f.detail}`);
   }
   return out;
@@ -86,33 +96,43 @@ function gitDescription(): string {
   }
 }
 
-const FILE_HEADER = `# Benchmark results
+export const FILE_HEADER = `# Benchmark results
 
 Appended by \`npm run bench\` (bench/run.ts), newest last; every section records the machine it ran on.
 Numbers from different machines, or from runs where the load generator saturated a core, are
-not comparable.
+not comparable. bench/README.md describes the scenarios.
 
-Columns: **req/s** successful calls per second; **p50/p99/p99.9 ms** latency of successful calls as
-the load generator saw it; **CPU µs/call** CPU time (user+system) of the process the load hits
-(the upstream for \`direct\`, the gateway for \`gateway\`) divided by responses; **upstream CPU µs/call**
-the same for the upstream behind the gateway; **peak RSS MiB** of the process the load hits (100 ms
-sampling); **ratio** the row against the scenario's first target (direct); **errors** responses that
-were not HTTP 200 with the right JSON-RPC result, plus socket errors; **loader CPU %** the load
-generator's own CPU use (near 100% means the loader, not the server, was the limit); **other CPU %**
-what every other process on the machine used meanwhile, in % of one core (well above a few percent
-means the run competed with other work and is not trustworthy).
-Every figure is the median over the interleaved rounds (peak RSS: the maximum).
+Columns: **op** what one operation is (one tools/call, one tools/list, a whole
+initialize→initialized→tools/call→DELETE sequence, a call with its progress notifications, opening
+one idle session); **ops/s** successful operations per second; **events/s** progress notifications
+received per second (scenario e); **p50/p99/p99.9 ms** latency of successful operations as the load
+generator saw it; **CPU µs/op** CPU time (user+system) of the process the load hits (the upstream
+for \`direct\`, the gateway or proxy otherwise) divided by operations; **upstream CPU µs/op** the same
+for the process behind it (the upstream, or the stdio server in scenario b); **peak RSS MiB** of the
+process the load hits (100 ms sampling); **RSS KiB/session** (scenario f) RSS growth of the process
+the load hits per idle session held, after a forced GC, and **upstream RSS KiB/session** the same
+for the upstream behind it; **ratio** the row against its baseline (the scenario's first target,
+or the row of the same op above it); **errors** operations that failed (wrong status, JSON-RPC error,
+wrong result) plus socket errors; **loader CPU %** the load generator's own CPU use (near 100% means
+the loader, not the server, was the limit); **other CPU %** what every other process on the machine
+used meanwhile, in % of one core (well above a few percent means the run competed with other work
+and is not trustworthy). Every figure is the median over the interleaved rounds (peak RSS: the
+maximum). Sections before the scenarios b-g existed have fewer columns (req/s = ops/s).
 `;
 
-export interface Settings {
+export interface ScenarioSettings {
+  name: string;
   duration: number;
   warmup: number;
   rounds: number;
   concurrency: number[];
-  cpuProf: boolean;
 }
 
-export function appendResults(file: string, rows: readonly Row[], settings: Settings, notes: readonly string[]): void {
+export function describeSettings(s: ScenarioSettings): string {
+  return `${s.name}: ${s.duration} s measured after ${s.warmup} s warm-up, ${s.rounds} interleaved round(s) (median), concurrency ${s.concurrency.join(', ')}`;
+}
+
+export function appendResults(file: string, rows: readonly Row[], settings: readonly ScenarioSettings[], cpuProf: boolean, notes: readonly string[]): void {
   if (!existsSync(file)) writeFileSync(file, FILE_HEADER);
   const failures = failureReport(rows);
   const section = [
@@ -121,7 +141,8 @@ export function appendResults(file: string, rows: readonly Row[], settings: Sett
     '',
     `- Machine: ${machineDescription()}`,
     `- Gateway commit: ${gitDescription()}`,
-    `- Settings: ${settings.duration} s measured after ${settings.warmup} s warm-up, ${settings.rounds} interleaved round(s) (median), concurrency ${settings.concurrency.join(', ')}; one MCP session per run, keep-alive connections (autocannon)${settings.cpuProf ? '; gateway under --cpu-prof' : ''}`,
+    `- Settings${cpuProf ? ' (gateways under --cpu-prof: slower than normal)' : ''}:`,
+    ...settings.map((s) => `  - ${describeSettings(s)}`),
     '',
     markdownTable(rows),
     '',

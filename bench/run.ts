@@ -1,22 +1,26 @@
 /**
- * `npm run bench`: runs every scenario's targets in interleaved rounds at each concurrency,
- * prints the table and appends it to bench/RESULTS.md.
+ * `npm run bench`: runs the selected scenarios' targets in interleaved rounds at each
+ * concurrency, prints one table and appends it to bench/RESULTS.md.
  *
- * Every process (upstream, gateway, load generator) is a child of this one; all of them are
- * stopped when the bench ends, fails, or is interrupted.
+ * Every process (upstreams, gateways, proxies, load generators) is a child of this one, or
+ * a registered child of one of them; all of them are stopped when the bench ends, fails, or
+ * is interrupted.
  */
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseBenchArgs } from './args.ts';
+import { DEFAULT_SETTINGS, parseBenchArgs, USAGE } from './args.ts';
 import { killAllChildren, stopAllChildren } from './child.ts';
 import { measure, type Measurement } from './measure.ts';
-import { appendResults, consoleTable, failureReport, machineDescription } from './report.ts';
-import type { Scenario, ScenarioContext } from './scenario.ts';
-import { toolsCallOverHttp } from './scenarios/tools-call-http.ts';
-import { summarize, type Row } from './summary.ts';
+import { appendResults, consoleTable, describeSettings, failureReport, machineDescription, type ScenarioSettings } from './report.ts';
+import type { RunSettings, Scenario, ScenarioContext, Target } from './scenario.ts';
+import { idleSessions, sessionChurn, sseStreaming, toolsCallOverHttp } from './scenarios/direct-vs-gateway.ts';
+import { federation } from './scenarios/federation.ts';
+import { policyStackScenario } from './scenarios/policy-stack.ts';
+import { stdioVsMcpProxy } from './scenarios/stdio-vs-mcp-proxy.ts';
+import { describeOp, summarize, type Row } from './summary.ts';
 
 /** Add scenarios here; the runner needs nothing else from them. */
-const SCENARIOS: Array<() => Scenario> = [toolsCallOverHttp];
+const SCENARIOS: Array<() => Scenario> = [toolsCallOverHttp, stdioVsMcpProxy, federation, sessionChurn, sseStreaming, idleSessions, policyStackScenario];
 
 const RESULTS_FILE = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 const PROFILE_DIR = fileURLToPath(new URL('./profiles/', import.meta.url));
@@ -24,62 +28,125 @@ const PROFILE_DIR = fileURLToPath(new URL('./profiles/', import.meta.url));
 const LOADER_BUSY_PCT = 90;
 /** Other processes using more than this (% of one core) during a run make its numbers suspect. */
 const FOREIGN_BUSY_PCT = 10;
+/** Screening runs that pick the slowest of several candidates (Target.slowestOf), in seconds. */
+const SCREEN = { duration: 1, warmup: 0.5 };
 
 process.on('exit', () => killAllChildren());
+/** Set on Ctrl-C/SIGTERM: what the interrupted run still prints is not recorded. */
+let interrupted = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
+    interrupted = true;
     process.stderr.write(`\n${signal}: stopping child processes\n`);
     void stopAllChildren(3_000).finally(() => process.exit(130));
   });
 }
 
 const args = parseBenchArgs(process.argv.slice(2));
-const ctx: ScenarioContext = { gatewayExecArgv: [], gatewayLogLevel: args.gatewayLog };
+const ctx: ScenarioContext = { gatewayExecArgv: [], gatewayLogLevel: args.gatewayLog, idleSessions: args.sessions, progressSteps: args.steps };
 if (args.cpuProf) {
   mkdirSync(PROFILE_DIR, { recursive: true });
   ctx.gatewayExecArgv = ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR];
 }
 
+const all = SCENARIOS.map((make) => make());
+const unknown = args.scenarios.filter((id) => !all.some((s) => s.id === id));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown scenario(s) ${unknown.join(', ')}; there are ${all.map((s) => s.id).join(', ')}\n${USAGE}\n`);
+  process.exit(2);
+}
+const selected = args.scenarios.length === 0 ? all : args.scenarios.map((id) => all.find((s) => s.id === id)!);
+const settingsOf = (scenario: Scenario): RunSettings => ({ ...DEFAULT_SETTINGS, ...scenario.defaults, ...args.settings });
+const scenarioSettings: ScenarioSettings[] = selected.map((s) => ({ name: s.name, ...settingsOf(s) }));
+
 const log = (text: string): void => void process.stderr.write(`${text}\n`);
 const fmt = (m: Measurement): string =>
-  `${m.load.rps.toFixed(0)} req/s, p50 ${m.load.latencyMs.p50.toFixed(2)} ms, p99 ${m.load.latencyMs.p99.toFixed(2)} ms, ` +
-  `${m.serverCpuUs.toFixed(0)} µs CPU/call, ${m.load.responses - m.load.ok + m.load.socketErrors} errors, other CPU ${m.foreignCpuPct.toFixed(0)}%`;
+  `${m.load.rps.toFixed(0)} ops/s${m.load.events > 0 ? ` (${m.load.eventsPerS.toFixed(0)} events/s)` : ''}, p50 ${m.load.latencyMs.p50.toFixed(2)} ms, p99 ${m.load.latencyMs.p99.toFixed(2)} ms, ` +
+  `${m.serverCpuUs.toFixed(0)} µs CPU/op` +
+  (m.serverRssPerOp !== undefined ? `, ${(m.serverRssPerOp / 1024).toFixed(1)} KiB/session` : '') +
+  (m.behindRssPerOp !== undefined ? ` (upstream ${(m.behindRssPerOp / 1024).toFixed(1)})` : '') +
+  `, ${m.load.responses - m.load.ok + m.load.socketErrors} errors, other CPU ${m.foreignCpuPct.toFixed(0)}%`;
 
 log(`machine: ${machineDescription()}`);
-log(`settings: ${args.duration}s measured + ${args.warmup}s warm-up, ${args.rounds} round(s), concurrency ${args.concurrency.join(',')}`);
+for (const s of scenarioSettings) log(`settings ${describeSettings(s)}`);
+
+/**
+ * The slowest of a target's candidates at this concurrency, by ops/s in short screening runs
+ * (measured like any run, only shorter); it is then measured in the target's place. A
+ * full-length run on the first candidate goes first and is thrown away: candidates usually
+ * share a process, and a cold one would make whichever is screened first look slowest.
+ */
+async function slowest(target: Target, concurrency: number, settings: RunSettings, scenario: Scenario, notes: string[]): Promise<Target> {
+  await measure(target.slowestOf![0]!, { concurrency, duration: settings.duration, warmup: settings.warmup });
+  const screened: Array<{ candidate: Target; rps: number }> = [];
+  for (const candidate of target.slowestOf!) {
+    const m = await measure(candidate, { concurrency, ...SCREEN });
+    const failed = m.load.responses - m.load.ok + m.load.socketErrors;
+    // A candidate that fails is the one to look at: it counts as the slowest.
+    screened.push({ candidate, rps: failed > 0 ? 0 : m.load.rps });
+    log(`  c=${concurrency} screen ${candidate.name}: ${fmt(m)}`);
+  }
+  screened.sort((a, b) => a.rps - b.rps);
+  const pick = screened[0]!;
+  notes.push(
+    `${scenario.name} / ${target.name} / c=${concurrency}: ${pick.candidate.name}, the slowest of ${screened.length} in ${SCREEN.duration} s screening runs ` +
+      `(${screened.map((s) => `${s.candidate.name} ${s.rps.toFixed(0)}`).join(', ')} ops/s)`,
+  );
+  return { ...pick.candidate, name: `${target.name} (${pick.candidate.name})` };
+}
 
 const rows: Row[] = [];
 const notes: string[] = [];
+/** Scenarios that could not finish, with why. */
+const aborted: string[] = [];
 try {
-  for (const make of SCENARIOS) {
-    const scenario = make();
+  for (const scenario of selected) {
+    const settings = settingsOf(scenario);
     log(`\n${scenario.name}: starting`);
     try {
       await scenario.setup(ctx);
-      for (const concurrency of args.concurrency) {
-        const runs = new Map(scenario.targets.map((t) => [t, [] as Measurement[]]));
-        for (let round = 1; round <= args.rounds; round++) {
-          for (const target of scenario.targets) {
-            const m = await measure(target, { concurrency, duration: args.duration, warmup: args.warmup });
-            runs.get(target)!.push(m);
-            log(`  c=${concurrency} round ${round}/${args.rounds} ${target.name}: ${fmt(m)}`);
+      /** Whether the running processes have served a round already (see Scenario.freshEachRound). */
+      let used = false;
+      for (const concurrency of settings.concurrency) {
+        // Targets are objects of the current processes; runs and baselines go by position.
+        const runs = scenario.targets.map(() => [] as Measurement[]);
+        let stand: Target[] = [];
+        for (let round = 1; round <= settings.rounds; round++) {
+          if (scenario.freshEachRound && used) {
+            log(`  restarting the processes for a fresh round`);
+            await scenario.teardown();
+            await scenario.setup(ctx);
+            stand = [];
+          }
+          used = true;
+          if (stand.length === 0) {
+            for (const target of scenario.targets) stand.push(target.slowestOf ? await slowest(target, concurrency, settings, scenario, notes) : target);
+          }
+          for (const [i, measured] of stand.entries()) {
+            const m = await measure(measured, { concurrency, duration: settings.duration, warmup: settings.warmup });
+            runs[i]!.push(m);
+            log(`  c=${concurrency} round ${round}/${settings.rounds} ${measured.name}: ${fmt(m)}`);
           }
         }
-        let baseline: Row | undefined;
-        for (const target of scenario.targets) {
-          const row = summarize(scenario.name, target.name, concurrency, runs.get(target)!, baseline);
-          baseline ??= row;
+        const rowAt: Row[] = [];
+        for (const [i, target] of scenario.targets.entries()) {
+          const baseline = scenario.targets.indexOf(target.baseline ?? scenario.targets[0]!);
+          const row = summarize(scenario.name, stand[i]!.name, describeOp(target.load), concurrency, runs[i]!, baseline === i ? undefined : rowAt[baseline]);
+          rowAt.push(row);
           rows.push(row);
-          if (row.loaderCpuPct > LOADER_BUSY_PCT) {
-            notes.push(`${scenario.name} / ${target.name} / c=${concurrency}: the load generator used ${row.loaderCpuPct.toFixed(0)}% of a core; it may have been the bottleneck.`);
-          }
-          if (row.foreignCpuPct > FOREIGN_BUSY_PCT) {
-            notes.push(`${scenario.name} / ${target.name} / c=${concurrency}: other processes used ${row.foreignCpuPct.toFixed(0)}% of a core during the runs; the numbers are disturbed.`);
-          }
+          const where = `${scenario.name} / ${row.target} / ${row.op} / c=${concurrency}`;
+          if (row.loaderCpuPct > LOADER_BUSY_PCT) notes.push(`${where}: the load generator used ${row.loaderCpuPct.toFixed(0)}% of a core; it may have been the bottleneck.`);
+          if (row.foreignCpuPct > FOREIGN_BUSY_PCT) notes.push(`${where}: other processes used ${row.foreignCpuPct.toFixed(0)}% of a core during the runs; the numbers are disturbed.`);
         }
       }
+    } catch (err) {
+      // One broken scenario does not cost the others' results; it fails the bench all the same.
+      const message = err instanceof Error ? err.message : String(err);
+      log(`${scenario.name}: FAILED: ${message}`);
+      aborted.push(`${scenario.name}: ${message}`);
     } finally {
       await scenario.teardown();
+      notes.push(...(scenario.notes?.() ?? []));
     }
   }
 } finally {
@@ -87,12 +154,12 @@ try {
 }
 
 process.stdout.write(`\n${consoleTable(rows)}\n`);
-const failures = failureReport(rows);
+const failures = [...aborted.map((a) => `scenario failed: ${a}`), ...failureReport(rows)];
 if (failures.length > 0) process.stdout.write(`\nErrors under load:\n${failures.join('\n')}\n`);
 if (notes.length > 0) process.stdout.write(`\n${notes.join('\n')}\n`);
 if (args.cpuProf) process.stdout.write(`\nGateway CPU profiles: ${PROFILE_DIR} (open in Chrome DevTools → Performance, or VS Code)\n`);
-if (args.record) {
-  appendResults(RESULTS_FILE, rows, args, notes);
+if (args.record && !interrupted) {
+  appendResults(RESULTS_FILE, rows, scenarioSettings, args.cpuProf, [...aborted.map((a) => `Scenario failed: ${a}`), ...notes]);
   process.stdout.write(`\nAppended to ${RESULTS_FILE}\n`);
 }
 // Failed calls are a finding, not noise: make them visible to scripts and CI.

@@ -1,32 +1,28 @@
 /**
  * The bench's upstream: an MCP server over streamable HTTP (stateful sessions, SDK defaults,
- * so replies to POST are SSE streams) with one tool, `echo {text}`, that returns the text.
+ * so replies to POST are SSE streams) with the tools of tools.ts: `echo {text}` returns the
+ * text, `progress {steps}` sends that many progress notifications and then returns.
  *
- * Run: node bench/upstream.ts [--port 0] [--json-response]
- * Prints `{"ready":true,"url":"http://127.0.0.1:PORT/mcp"}` on stdout once it listens. Under
- * the bench runner it also answers CPU/memory probes over IPC (see proc-stats.ts).
+ * With `--members N` the process instead runs N servers on N ports, the members of a
+ * federation, each with its own TOOLS_PER_MEMBER tools (`m<i>_<verb>`): one process for all
+ * of them, so ten upstreams do not need ten processes on a small machine.
+ *
+ * Run: node bench/upstream.ts [--port 0] [--json-response] [--members N]
+ * Prints `{"ready":true,"url":"http://127.0.0.1:PORT/mcp","urls":[…]}` on stdout once it
+ * listens (`urls`: every member's endpoint). Under the bench runner it also answers
+ * CPU/memory probes over IPC (see proc-stats.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import * as z from 'zod';
 import { announce, serveProcessStats } from './proc-stats.ts';
+import { createEchoServer, createMemberServer } from './tools.ts';
 
 const PATH = '/mcp';
-
-function createEchoServer(): McpServer {
-  const server = new McpServer({ name: 'echo', version: '0.1.0' });
-  server.registerTool(
-    'echo',
-    { description: 'Returns the text it is given.', inputSchema: { text: z.string() } },
-    ({ text }) => ({ content: [{ type: 'text', text }] }),
-  );
-  return server;
-}
 
 function fail(res: ServerResponse, status: number, message: string): void {
   if (res.headersSent) return;
@@ -40,7 +36,10 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   return JSON.parse(Buffer.concat(chunks).toString('utf8'));
 }
 
-export async function startUpstream(options: { port?: number; jsonResponse?: boolean } = {}): Promise<{ url: string; close(): Promise<void> }> {
+export async function startUpstream(
+  options: { port?: number; jsonResponse?: boolean; createMcpServer?: () => McpServer } = {},
+): Promise<{ url: string; close(): Promise<void> }> {
+  const createMcpServer = options.createMcpServer ?? createEchoServer;
   const sessions = new Map<string, StreamableHTTPServerTransport>();
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -68,7 +67,7 @@ export async function startUpstream(options: { port?: number; jsonResponse?: boo
     transport.onclose = () => {
       if (transport.sessionId) sessions.delete(transport.sessionId);
     };
-    await createEchoServer().connect(transport);
+    await createMcpServer().connect(transport);
     await transport.handleRequest(req, res, body);
   }
 
@@ -95,14 +94,20 @@ export async function startUpstream(options: { port?: number; jsonResponse?: boo
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { port: { type: 'string', default: '0' }, 'json-response': { type: 'boolean', default: false } } });
-  const upstream = await startUpstream({ port: Number(values.port), jsonResponse: values['json-response'] });
+  const { values } = parseArgs({
+    options: { port: { type: 'string', default: '0' }, 'json-response': { type: 'boolean', default: false }, members: { type: 'string' } },
+  });
+  const jsonResponse = values['json-response'];
+  const upstreams =
+    values.members === undefined
+      ? [await startUpstream({ port: Number(values.port), jsonResponse })]
+      : await Promise.all(Array.from({ length: Number(values.members) }, (_, i) => startUpstream({ jsonResponse, createMcpServer: () => createMemberServer(i) })));
   const stop = async (): Promise<void> => {
-    await upstream.close();
+    await Promise.allSettled(upstreams.map((u) => u.close()));
     process.exit(0);
   };
   serveProcessStats(() => void stop());
   process.once('SIGTERM', () => void stop());
   process.once('SIGINT', () => void stop());
-  announce({ url: upstream.url });
+  announce({ url: upstreams[0]!.url, urls: upstreams.map((u) => u.url) });
 }

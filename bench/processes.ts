@@ -1,0 +1,45 @@
+/**
+ * The processes a scenario runs, started with the bench's conventions (each announces its URL,
+ * answers probes over IPC) and stopped together, the last started first: gateways and proxies
+ * before the upstreams they stand in front of, gently enough for --cpu-prof to write its profile.
+ */
+import { Child } from './child.ts';
+import type { ScenarioContext } from './scenario.ts';
+import type { gatewayConfig } from './gateway-config.ts';
+
+export interface Started {
+  child: Child;
+  url: string;
+  /** Every member's URL, for an upstream started with --members. */
+  urls: string[];
+}
+
+export class Processes {
+  private readonly started: Array<{ child: Child; graceMs: number }> = [];
+
+  private async start(script: string, args: string[], label: string, execArgv: string[], graceMs: number): Promise<Started> {
+    const child = new Child(script, args, { label, execArgv });
+    this.started.push({ child, graceMs });
+    const line = await child.readyLine();
+    return { child, url: line.url, urls: Array.isArray(line.urls) ? (line.urls as string[]) : [line.url] };
+  }
+
+  /** bench/upstream.ts with the given arguments (e.g. --members 10). */
+  upstream(label = 'upstream', args: string[] = [], execArgv: string[] = []): Promise<Started> {
+    return this.start('./upstream.ts', args, label, execArgv, 5_000);
+  }
+
+  /** bench/gateway-process.ts running `config`, with the context's log level and Node flags. */
+  gateway(ctx: ScenarioContext, config: ReturnType<typeof gatewayConfig>, label = 'gateway', execArgv: string[] = []): Promise<Started> {
+    return this.start('./gateway-process.ts', ['--config', JSON.stringify(config), '--log-level', ctx.gatewayLogLevel], label, [...execArgv, ...ctx.gatewayExecArgv], 10_000);
+  }
+
+  /** bench/mcp-proxy-process.ts: mcp-proxy in front of bench/stdio-echo.ts. */
+  mcpProxy(label = 'mcp-proxy'): Promise<Started> {
+    return this.start('./mcp-proxy-process.ts', [], label, [], 10_000);
+  }
+
+  async stopAll(): Promise<void> {
+    for (const { child, graceMs } of this.started.splice(0).reverse()) await child.stop(graceMs);
+  }
+}
