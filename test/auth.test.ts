@@ -198,6 +198,31 @@ describe('authentication and tool-level authorization at the gateway', () => {
   });
 });
 
+describe('verified tokens are remembered only until they expire', () => {
+  it('a token accepted a moment ago is refused once its exp has passed', async () => {
+    const issuer = await startIssuer();
+    const up = await startFixtureServer({ name: 'up', tools: ['echo'] });
+    const gw = await startGateway(
+      [{ name: 'up', transport: 'streamable-http', url: up.url }],
+      { authentication: { jwt: { issuers: [{ issuer: issuer.issuer, audiences: [AUD], jwksUrl: issuer.jwksUrl, clockTolerance: '0s' }] } } },
+      { outbound: LOCAL_JWKS },
+    );
+    try {
+      const token = await issuer.sign({ sub: 'brief' }, { expiresIn: Math.floor(Date.now() / 1000) + 2 });
+      const init = await post(gw.url, INITIALIZE, { authorization: `Bearer ${token}` });
+      expect(init.status).toBe(200);
+      const h = { authorization: `Bearer ${token}`, 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25' };
+      expect((await post(gw.url, { jsonrpc: '2.0', id: 1, method: 'ping' }, h)).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 2_200));
+      expect((await post(gw.url, { jsonrpc: '2.0', id: 2, method: 'ping' }, h)).status).toBe(401);
+    } finally {
+      await gw.stop();
+      await up.close();
+      await issuer.close();
+    }
+  });
+});
+
 describe('the SSRF guard on fetched keys', () => {
   it('a JWKS URL on a loopback address is not fetched unless allowed: tokens fail closed', async () => {
     const issuer = await startIssuer();

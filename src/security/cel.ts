@@ -55,6 +55,9 @@ type Expr = ParsedExpr['expr'];
 
 const ENV = celEnv({ funcs: strings });
 
+/** CEL values made from an activation's variables, per activation object (gone with it). */
+const CONVERTED = new WeakMap<object, Map<string, CelInput>>();
+
 /** Calls the planner implements itself rather than through the function registry. */
 const BUILTIN_CALLS = new Set([
   '_&&_',
@@ -112,10 +115,21 @@ export function compileCel(source: string, allowedVariables: readonly string[]):
     evaluate(activation) {
       let result: unknown;
       try {
+        // Expressions evaluated against the same activation share its conversions.
+        let converted = CONVERTED.get(activation);
+        if (!converted) {
+          converted = new Map();
+          CONVERTED.set(activation, converted);
+        }
         const bindings: Record<string, CelInput> = {};
         for (const name of used) {
           if (Object.hasOwn(activation, name) && activation[name] !== undefined) {
-            bindings[name] = toCelInput(activation[name], 0);
+            let input = converted.get(name);
+            if (input === undefined) {
+              input = toCelInput(activation[name], 0);
+              converted.set(name, input);
+            }
+            bindings[name] = input;
           }
         }
         result = program(bindings);

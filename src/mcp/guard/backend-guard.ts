@@ -29,7 +29,10 @@ export class BackendGuard {
   private readonly validator: ArgumentValidator;
   private readonly inspector: ResultInspector;
   private readonly logger: Logger;
-  private readonly definitions = new Map<string, Tool>();
+  /** The last definition screened per tool, with its JSON text: unchanged ones are not screened again. */
+  private readonly definitions = new Map<string, { readonly text: string; readonly tool: Tool }>();
+  /** Definitions hygiene rejected, by their JSON text. */
+  private readonly rejected = new Map<string, string>();
   private readonly flagged = new Set<string>();
 
   constructor(backend: string, config: GuardIR, validator: ArgumentValidator, events: GuardEvents, logger: Logger) {
@@ -57,6 +60,14 @@ export class BackendGuard {
     const shown: Tool[] = [];
     for (const tool of tools) {
       const name = String(tool.name);
+      // Lists repeat themselves: a definition seen before, unchanged, needs no new look (and no new hash).
+      const text = JSON.stringify(tool);
+      const seen = this.definitions.get(name);
+      if (seen && seen.text === text) {
+        if (this.pins.allows(this.backend, name)) shown.push(tool);
+        continue;
+      }
+      if (this.rejected.get(name) === text) continue;
       if (this.config.hygiene.mode !== 'off') {
         const findings = inspectTool(tool, { mode: this.config.hygiene.mode, maxDescriptionChars: this.config.hygiene.maxDescriptionChars, maxDefinitionBytes: this.config.hygiene.maxDefinitionBytes });
         if (findings.length > 0) {
@@ -65,13 +76,16 @@ export class BackendGuard {
             this.flagged.add(key);
             this.logger.warn({ backend: this.backend, tool: name, findings: findings.slice(0, 5) }, 'suspicious tool definition');
           }
-          if (this.config.hygiene.mode === 'reject' || findings.some((f) => f.problem === 'too-large')) continue;
+          if (this.config.hygiene.mode === 'reject' || findings.some((f) => f.problem === 'too-large')) {
+            this.remember(this.rejected, name, text);
+            continue;
+          }
         }
       }
       this.pins.check(this.backend, tool);
-      if (!this.pins.allows(this.backend, name)) continue;
-      this.remember(name, tool);
-      shown.push(tool);
+      // Remembered even when quarantined: an approval then needs no new listing.
+      this.remember(this.definitions, name, { text, tool });
+      if (this.pins.allows(this.backend, name)) shown.push(tool);
     }
     return shown;
   }
@@ -88,7 +102,7 @@ export class BackendGuard {
     if (!this.config.validateArguments) return;
     const definition = this.definitions.get(tool);
     if (!definition) return;
-    const verdict = this.validator.validate(this.backend, definition, args);
+    const verdict = this.validator.validate(this.backend, definition.tool, args);
     if (verdict.ok === false) throw new JsonRpcError(ErrorCode.InvalidParams, `Invalid arguments for tool ${tool}: ${verdict.message}`);
   }
 
@@ -115,9 +129,9 @@ export class BackendGuard {
     return this.inspector.close();
   }
 
-  private remember(name: string, tool: Tool): void {
-    this.definitions.delete(name);
-    if (this.definitions.size >= MAX_DEFINITIONS) this.definitions.delete(this.definitions.keys().next().value!);
-    this.definitions.set(name, tool);
+  private remember<V>(map: Map<string, V>, name: string, value: V): void {
+    map.delete(name);
+    if (map.size >= MAX_DEFINITIONS) map.delete(map.keys().next().value!);
+    map.set(name, value);
   }
 }

@@ -32,16 +32,19 @@ export function isBaseProtocol(method: string): boolean {
  */
 export function decide(authz: AuthorizationIR | undefined, request: AuthzRequest, level: string): Decision {
   if (!authz || authz.policies.length === 0) return ALLOW_ALL;
+  // One activation for every rule of the decision: built once, converted once.
+  let activation: Record<string, unknown> | undefined;
+  const context = (): Record<string, unknown> => (activation ??= celActivation(request, celVariablesOf(authz)));
   for (const policy of authz.policies) {
     if (policy.action !== 'deny') continue;
-    const rule = policy.rules.find((r) => ruleMatches(r, request, true));
+    const rule = policy.rules.find((r) => ruleMatches(r, request, true, context));
     if (rule) return { allowed: false, rule: label(policy, rule), reason: `denied by ${level} policy ${policy.name}` };
   }
   const allows = authz.policies.filter((p) => p.action === 'allow');
   if (allows.length === 0) return { allowed: false, rule: '(default)', reason: `no allow policy on the ${level}: denied by default` };
   let matched: string | undefined;
   for (const policy of allows) {
-    const rule = policy.rules.find((r) => ruleMatches(r, request, false));
+    const rule = policy.rules.find((r) => ruleMatches(r, request, false, context));
     if (!rule) return { allowed: false, rule: policyLabel(policy), reason: `no rule of ${level} policy ${policy.name} allows it` };
     matched ??= label(policy, rule);
   }
@@ -62,15 +65,29 @@ function label(policy: AccessPolicyIR, rule: AccessRuleIR): string {
  * deny rule and as no match for an allow rule: an expression that cannot be evaluated
  * never lets a request through.
  */
-function ruleMatches(rule: AccessRuleIR, request: AuthzRequest, denying: boolean): boolean {
+function ruleMatches(rule: AccessRuleIR, request: AuthzRequest, denying: boolean, activation: () => Record<string, unknown>): boolean {
   if (rule.sources && !(request.identity.spiffe && rule.sources.has(request.identity.spiffe))) return false;
   if (rule.mcp && !mcpMatches(rule.mcp, request)) return false;
   if (rule.cel) {
-    const result = rule.cel.evaluate(celActivation(request, rule.cel.variables));
+    const result = rule.cel.evaluate(activation());
     if ('value' in result) return result.value;
     return request.mcp.listing ? !denying : denying;
   }
   return true;
+}
+
+const VARIABLES = new WeakMap<AuthorizationIR, ReadonlySet<string>>();
+
+/** Every variable the target's CEL conditions read, worked out once per compiled target. */
+function celVariablesOf(authz: AuthorizationIR): ReadonlySet<string> {
+  let vars = VARIABLES.get(authz);
+  if (!vars) {
+    const all = new Set<string>();
+    for (const p of authz.policies) for (const r of p.rules) for (const v of r.cel?.variables ?? []) all.add(v);
+    vars = all;
+    VARIABLES.set(authz, vars);
+  }
+  return vars;
 }
 
 function mcpMatches(match: McpMatchIR, request: AuthzRequest): boolean {
