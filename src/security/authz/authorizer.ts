@@ -105,9 +105,22 @@ export class RouteAuthorizer {
       ...(request.mcp.backend ? { backend: request.mcp.backend } : {}),
       method: request.mcp.method,
       ...(target ? { tool: target.downstreamName } : {}),
-      ...(request.mcp.arguments !== undefined ? { argumentsDigest: argumentsDigest(request.mcp.arguments) } : {}),
+      ...(request.mcp.arguments !== undefined ? { argumentsDigest: digestOnce(request.mcp.arguments) } : {}),
     };
   }
+}
+
+const DIGESTS = new WeakMap<object, string>();
+
+/** A call's decision record and its outcome record share one digest of the same arguments. */
+function digestOnce(args: unknown): string {
+  if (typeof args !== 'object' || args === null) return argumentsDigest(args);
+  let digest = DIGESTS.get(args);
+  if (digest === undefined) {
+    digest = argumentsDigest(args);
+    DIGESTS.set(args, digest);
+  }
+  return digest;
 }
 
 function client(ir: ExtAuthzIR): ExtAuthzClient {
