@@ -3,19 +3,15 @@
  *
  * Run: node src/demo/utility-server.ts [--port N]
  */
-import { createHash, randomInt, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createHash, randomInt } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { completable } from '@modelcontextprotocol/sdk/server/completable.js';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { hostMcpServer } from './mcp-http-host.ts';
 import * as z from 'zod';
 
-const MCP_PATH = '/mcp';
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 const LANGUAGES = ['bash', 'c', 'cpp', 'csharp', 'go', 'java', 'javascript', 'kotlin', 'python', 'ruby', 'rust', 'sql', 'swift', 'typescript'];
 
@@ -264,130 +260,9 @@ export interface UtilityServerHandle {
   close(): Promise<void>;
 }
 
-interface Session {
-  server: McpServer;
-  transport: StreamableHTTPServerTransport;
-}
-
-class BodyTooLarge extends Error {}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new BodyTooLarge();
-    chunks.push(chunk);
-  }
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-}
-
-function sendJsonRpcError(res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}): void {
-  if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
-}
-
 export async function startUtilityServer(opts: { host?: string; port?: number } = {}): Promise<UtilityServerHandle> {
-  const host = opts.host ?? '127.0.0.1';
-  const sessions = new Map<string, Session>();
-  let closing = false;
-
-  async function openSession(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
-    const server = createUtilityMcpServer();
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      // Registered only once the id exists; a failed initialize leaves nothing behind.
-      onsessioninitialized: (id) => {
-        sessions.set(id, { server, transport });
-      },
-    });
-    // Fires on DELETE, on server.close() and on close(): the one place sessions leave the map.
-    transport.onclose = () => {
-      if (transport.sessionId) sessions.delete(transport.sessionId);
-    };
-    await server.connect(transport);
-    await transport.handleRequest(req, res, body);
-  }
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const { pathname } = new URL(req.url ?? '/', 'http://localhost');
-    if (pathname !== MCP_PATH) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found');
-      return;
-    }
-    if (closing) {
-      sendJsonRpcError(res, 503, -32000, 'Server is shutting down');
-      return;
-    }
-    if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE') {
-      sendJsonRpcError(res, 405, -32000, 'Method not allowed', { allow: 'GET, POST, DELETE' });
-      return;
-    }
-
-    let body: unknown;
-    if (req.method === 'POST') {
-      try {
-        body = await readJson(req);
-      } catch (error) {
-        if (error instanceof BodyTooLarge) sendJsonRpcError(res, 413, -32000, 'Request body too large');
-        else sendJsonRpcError(res, 400, -32700, 'Parse error: invalid JSON');
-        return;
-      }
-    }
-
-    const sessionId = req.headers['mcp-session-id'];
-    if (typeof sessionId === 'string') {
-      const session = sessions.get(sessionId);
-      if (!session) {
-        sendJsonRpcError(res, 404, -32001, 'Session not found');
-        return;
-      }
-      await session.transport.handleRequest(req, res, body);
-      return;
-    }
-    if (req.method === 'POST' && isInitializeRequest(body)) {
-      await openSession(req, res, body);
-      return;
-    }
-    sendJsonRpcError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
-  }
-
-  const httpServer = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      process.stderr.write(`[utility] request failed: ${error instanceof Error ? error.message : String(error)}\n`);
-      sendJsonRpcError(res, 500, -32603, 'Internal error');
-    });
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject);
-    httpServer.listen(opts.port ?? 0, host, () => {
-      httpServer.off('error', reject);
-      resolve();
-    });
-  });
-
-  const { port } = httpServer.address() as AddressInfo;
-  const urlHost = host.includes(':') ? `[${host}]` : host;
-  let closed: Promise<void> | undefined;
-
-  return {
-    url: `http://${urlHost}:${port}${MCP_PATH}`,
-    close() {
-      closed ??= (async () => {
-        closing = true;
-        await Promise.allSettled([...sessions.values()].map((s) => s.server.close()));
-        sessions.clear();
-        await new Promise<void>((resolve) => {
-          httpServer.close(() => resolve());
-          // Open SSE streams and keep-alive sockets would otherwise hold close() forever.
-          httpServer.closeAllConnections();
-        });
-      })();
-      return closed;
-    },
-  };
+  const host = await hostMcpServer({ ...opts, createSession: () => ({ server: createUtilityMcpServer() }) });
+  return { url: host.url, close: () => host.close() };
 }
 
 if (import.meta.main) {

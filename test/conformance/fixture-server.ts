@@ -19,14 +19,12 @@
  * Built on the SDK's low-level `Server`, one per session, over Streamable HTTP on node:http.
  * Run standalone: `./node_modules/.bin/node test/conformance/fixture-server.ts [port]`.
  */
-import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { crc32, deflateSync } from 'node:zlib';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
+import { hostMcpServer } from '../../src/demo/mcp-http-host.ts';
 import {
   CallToolRequestSchema,
   CompleteRequestSchema,
@@ -34,7 +32,6 @@ import {
   ElicitResultSchema,
   ErrorCode,
   GetPromptRequestSchema,
-  isInitializeRequest,
   ListPromptsRequestSchema,
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
@@ -63,7 +60,6 @@ export interface ConformanceFixture {
   close(): Promise<void>;
 }
 
-const MCP_PATH = '/mcp';
 const LOCAL_HOSTNAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 // ---------------------------------------------------------------------------------------------
@@ -472,15 +468,6 @@ function createConformanceServer(state: SessionState): Server {
 // ---------------------------------------------------------------------------------------------
 // HTTP
 
-function sendJsonRpcError(res: ServerResponse, status: number, code: number, message: string): void {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
-}
-
 function hostnameOf(authority: string): string | undefined {
   try {
     return new URL(`http://${authority}`).hostname.toLowerCase();
@@ -510,109 +497,13 @@ function rebindingRejection(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-}
-
-interface Session {
-  server: Server;
-  transport: StreamableHTTPServerTransport;
-}
-
 export async function startConformanceFixture(port = 0): Promise<ConformanceFixture> {
-  const sessions = new Map<string, Session>();
-  let closing = false;
-
-  async function openSession(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
-    const server = createConformanceServer({ logLevel: undefined, subscriptions: new Set() });
-    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (id) => {
-        sessions.set(id, { server, transport });
-      },
-    });
-    transport.onclose = () => {
-      if (transport.sessionId) sessions.delete(transport.sessionId);
-    };
-    await server.connect(transport);
-    await transport.handleRequest(req, res, body);
-  }
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const { pathname } = new URL(req.url ?? '/', 'http://localhost');
-    if (pathname !== MCP_PATH) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found');
-      return;
-    }
-    const rejection = rebindingRejection(req);
-    if (rejection) {
-      sendJsonRpcError(res, 403, -32000, `Forbidden: ${rejection}`);
-      return;
-    }
-    if (closing) {
-      sendJsonRpcError(res, 503, -32000, 'Server is shutting down');
-      return;
-    }
-
-    let body: unknown;
-    if (req.method === 'POST') {
-      try {
-        body = await readJson(req);
-      } catch {
-        sendJsonRpcError(res, 400, -32700, 'Parse error: invalid JSON');
-        return;
-      }
-    }
-
-    const header = req.headers['mcp-session-id'];
-    const sessionId = typeof header === 'string' ? header : undefined;
-    if (sessionId !== undefined) {
-      const session = sessions.get(sessionId);
-      if (!session) {
-        sendJsonRpcError(res, 404, -32001, 'Session not found');
-        return;
-      }
-      await session.transport.handleRequest(req, res, body);
-      return;
-    }
-    if (req.method === 'POST' && isInitializeRequest(body)) {
-      await openSession(req, res, body);
-      return;
-    }
-    sendJsonRpcError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
-  }
-
-  const httpServer = createServer((req, res) => {
-    handle(req, res).catch(() => sendJsonRpcError(res, 500, -32603, 'Internal error'));
+  const host = await hostMcpServer({
+    port,
+    refuse: rebindingRejection,
+    createSession: () => ({ server: createConformanceServer({ logLevel: undefined, subscriptions: new Set() }) }),
   });
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject);
-    httpServer.listen(port, '127.0.0.1', () => {
-      httpServer.off('error', reject);
-      resolve();
-    });
-  });
-  const address = httpServer.address() as AddressInfo;
-  let closed: Promise<void> | undefined;
-
-  return {
-    url: `http://127.0.0.1:${address.port}${MCP_PATH}`,
-    close() {
-      closed ??= (async () => {
-        closing = true;
-        await Promise.allSettled([...sessions.values()].map((s) => s.server.close()));
-        sessions.clear();
-        await new Promise<void>((resolve) => {
-          httpServer.close(() => resolve());
-          // Open SSE streams and idle keep-alive sockets would otherwise hold close() open.
-          httpServer.closeAllConnections();
-        });
-      })();
-      return closed;
-    },
-  };
+  return { url: host.url, close: () => host.close() };
 }
 
 if (import.meta.main) {
