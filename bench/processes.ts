@@ -34,6 +34,11 @@ export class Processes {
     return this.start('./gateway-process.ts', ['--config', JSON.stringify(config), '--log-level', ctx.gatewayLogLevel], label, [...execArgv, ...ctx.gatewayExecArgv], 10_000);
   }
 
+  /** bench/passthrough-process.ts: a blind HTTP pass-through in front of `upstreamUrl`. */
+  passThrough(upstreamUrl: string, label = 'pass-through'): Promise<Started> {
+    return this.start('./passthrough-process.ts', ['--upstream', upstreamUrl], label, [], 5_000);
+  }
+
   /** bench/mcp-proxy-process.ts: mcp-proxy in front of bench/stdio-echo.ts. */
   mcpProxy(label = 'mcp-proxy'): Promise<Started> {
     return this.start('./mcp-proxy-process.ts', [], label, [], 10_000);

@@ -5,9 +5,12 @@
  *
  * With `--members N` the process instead runs N servers on N ports, the members of a
  * federation, each with its own TOOLS_PER_MEMBER tools (`m<i>_<verb>`): one process for all
- * of them, so ten upstreams do not need ten processes on a small machine.
+ * of them, so ten upstreams do not need ten processes on a small machine. With
+ * `--list-latency-ms` member i answers tools/list only after (i + 1) × that many
+ * milliseconds, like servers that assemble their lists from a remote catalog: the members
+ * then differ in speed, as the servers of a real federation do.
  *
- * Run: node bench/upstream.ts [--port 0] [--json-response] [--members N]
+ * Run: node bench/upstream.ts [--port 0] [--json-response] [--members N [--list-latency-ms MS]]
  * Prints `{"ready":true,"url":"http://127.0.0.1:PORT/mcp","urls":[…]}` on stdout once it
  * listens (`urls`: every member's endpoint). Under the bench runner it also answers
  * CPU/memory probes over IPC (see proc-stats.ts).
@@ -15,6 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -37,7 +41,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 export async function startUpstream(
-  options: { port?: number; jsonResponse?: boolean; createMcpServer?: () => McpServer } = {},
+  options: { port?: number; jsonResponse?: boolean; createMcpServer?: () => McpServer; listLatencyMs?: number } = {},
 ): Promise<{ url: string; close(): Promise<void> }> {
   const createMcpServer = options.createMcpServer ?? createEchoServer;
   const sessions = new Map<string, StreamableHTTPServerTransport>();
@@ -52,6 +56,7 @@ export async function startUpstream(
         return fail(res, 400, 'Parse error');
       }
     }
+    if (options.listLatencyMs && (body as { method?: unknown } | undefined)?.method === 'tools/list') await delay(options.listLatencyMs);
     const sid = req.headers['mcp-session-id'];
     if (typeof sid === 'string') {
       const transport = sessions.get(sid);
@@ -95,13 +100,19 @@ export async function startUpstream(
 
 if (import.meta.main) {
   const { values } = parseArgs({
-    options: { port: { type: 'string', default: '0' }, 'json-response': { type: 'boolean', default: false }, members: { type: 'string' } },
+    options: {
+      port: { type: 'string', default: '0' },
+      'json-response': { type: 'boolean', default: false },
+      members: { type: 'string' },
+      'list-latency-ms': { type: 'string', default: '0' },
+    },
   });
   const jsonResponse = values['json-response'];
+  const listLatencyMs = Number(values['list-latency-ms']);
   const upstreams =
     values.members === undefined
       ? [await startUpstream({ port: Number(values.port), jsonResponse })]
-      : await Promise.all(Array.from({ length: Number(values.members) }, (_, i) => startUpstream({ jsonResponse, createMcpServer: () => createMemberServer(i) })));
+      : await Promise.all(Array.from({ length: Number(values.members) }, (_, i) => startUpstream({ jsonResponse, createMcpServer: () => createMemberServer(i), listLatencyMs: (i + 1) * listLatencyMs })));
   const stop = async (): Promise<void> => {
     await Promise.allSettled(upstreams.map((u) => u.close()));
     process.exit(0);

@@ -2,6 +2,7 @@
  * Scenarios that compare the client talking to the upstream directly with the same client
  * going through the gateway, differing only in what the load generator does:
  * (a) tools/call, (d) session churn, (e) SSE progress streaming, (f) idle sessions' memory.
+ * (a) also measures a blind pass-through (passthrough-process.ts) in front of the upstream.
  *
  * Upstream and gateway each run in their own process and stay up across rounds. For (f) both
  * run with --expose-gc (the runner collects garbage before every RSS sample), the direct
@@ -28,6 +29,8 @@ interface Options {
   load(ctx: ScenarioContext): LoadSpec;
   /** Measure memory: --expose-gc, an upstream per target, fresh processes every round. */
   memory?: boolean;
+  /** Also measure a blind HTTP pass-through in front of the same upstream (the floor for any proxy). */
+  passThrough?: boolean;
 }
 
 function directVsGateway(options: Options): () => Scenario {
@@ -45,8 +48,10 @@ function directVsGateway(options: Options): () => Scenario {
         const behind = options.memory ? await processes.upstream('upstream (behind gateway)', [], gc) : upstream;
         const gateway = await processes.gateway(ctx, gatewayConfig([httpBackend(BACKEND, behind.url)]), 'gateway', gc);
         const load = options.load(ctx);
+        const passThrough = options.passThrough ? await processes.passThrough(upstream.url) : undefined;
         scenario.targets = [
           { name: 'direct', url: upstream.url, load, server: upstream.child },
+          ...(passThrough ? [{ name: 'pass-through', url: passThrough.url, load, server: passThrough.child, behind: upstream.child }] : []),
           { name: 'gateway', url: gateway.url, load: prefixed(load, BACKEND), server: gateway.child, behind: behind.child },
         ];
       },
@@ -63,6 +68,7 @@ export const toolsCallOverHttp = directVsGateway({
   id: 'a',
   name: '(a) tools/call, streamable HTTP',
   load: () => ({ mode: 'call', tool: 'echo' }),
+  passThrough: true,
 });
 
 export const sessionChurn = directVsGateway({
