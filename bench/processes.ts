@@ -3,6 +3,7 @@
  * answers probes over IPC) and stopped together, the last started first: gateways and proxies
  * before the upstreams they stand in front of, gently enough for --cpu-prof to write its profile.
  */
+import { gatewayNodeFlags } from '../src/cli/node-flags.ts';
 import { Child } from './child.ts';
 import type { ScenarioContext } from './scenario.ts';
 import type { gatewayConfig } from './gateway-config.ts';
@@ -29,9 +30,13 @@ export class Processes {
     return this.start('./upstream.ts', args, label, execArgv, 5_000);
   }
 
-  /** bench/gateway-process.ts running `config`, with the context's log level and Node flags. */
+  /**
+   * bench/gateway-process.ts running `config`, with the gateway's own runtime flags (those the
+   * launcher sets) and the context's log level and Node flags.
+   */
   gateway(ctx: ScenarioContext, config: ReturnType<typeof gatewayConfig>, label = 'gateway', execArgv: string[] = []): Promise<Started> {
-    return this.start('./gateway-process.ts', ['--config', JSON.stringify(config), '--log-level', ctx.gatewayLogLevel], label, [...execArgv, ...ctx.gatewayExecArgv], 10_000);
+    const flags = [...gatewayNodeFlags(), ...execArgv, ...ctx.gatewayExecArgv];
+    return this.start('./gateway-process.ts', ['--config', JSON.stringify(config), '--log-level', ctx.gatewayLogLevel], label, flags, 10_000);
   }
 
   /** bench/passthrough-process.ts: a blind HTTP pass-through in front of `upstreamUrl`. */

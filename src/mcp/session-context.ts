@@ -9,6 +9,7 @@ import type { SessionState, UpstreamSessionRef } from './session-token.ts';
 import type { UpstreamConnector } from './upstream/connector.ts';
 import type { JsonRpcRequest } from '../jsonrpc/message.ts';
 import { isSafeToRetry } from './recovery.ts';
+import { LazyReply, RecoverableReply } from './upstream/replies.ts';
 import { UpstreamError, type Inbound, type UpstreamSession } from './upstream/types.ts';
 
 export type AuthzTarget = NonNullable<AuthzRequest['mcp']['target']>;
@@ -108,28 +109,21 @@ export class SessionContext {
    * and remembered; the request is sent again only if that is safe, and otherwise fails
    * with an error saying so: never a success for work that was not done.
    */
-  async *exchange(backend: string, request: JsonRpcRequest, signal?: AbortSignal, headers?: Record<string, string>): AsyncIterableIterator<Inbound> {
-    const session = await this.upstream(backend);
-    let answered = false;
-    try {
-      for await (const inbound of session.request(request, signal, headers)) {
-        answered = true;
-        yield inbound;
+  exchange(backend: string, request: JsonRpcRequest, signal?: AbortSignal, headers?: Record<string, string>): AsyncIterableIterator<Inbound> {
+    const first = new LazyReply(async () => (await this.upstream(backend)).request(request, signal, headers));
+    return new RecoverableReply(first, async (err) => {
+      if (!(err instanceof UpstreamError) || err.kind !== 'expired') throw err;
+      const fresh = await this.reopen(backend);
+      if (!(await isSafeToRetry(request, fresh, signal))) {
+        throw new JsonRpcError(
+          ErrorCode.UpstreamUnavailable,
+          `backend "${backend}" ended its session (upstream session expired); ${request.method} was not retried because repeating it may not be safe. A new upstream session is open: retry if that is what you want`,
+          { backend, reason: 'upstream_session_expired' },
+        );
       }
-      return;
-    } catch (err) {
-      if (answered || !(err instanceof UpstreamError) || err.kind !== 'expired') throw err;
-    }
-    const fresh = await this.reopen(backend);
-    if (!(await isSafeToRetry(request, fresh, signal))) {
-      throw new JsonRpcError(
-        ErrorCode.UpstreamUnavailable,
-        `backend "${backend}" ended its session (upstream session expired); ${request.method} was not retried because repeating it may not be safe. A new upstream session is open: retry if that is what you want`,
-        { backend, reason: 'upstream_session_expired' },
-      );
-    }
-    this.logger.info({ backend, session: this.sid, method: request.method }, 'upstream session expired; retried on a new one');
-    yield* fresh.request(request, signal, headers);
+      this.logger.info({ backend, session: this.sid, method: request.method }, 'upstream session expired; retried on a new one');
+      return fresh.request(request, signal, headers);
+    });
   }
 
   /** Opens a new upstream session in place of one that expired, for this and later requests. */

@@ -107,7 +107,7 @@ export class LegacySseChannel implements MessageChannel {
     return target.pathname + target.search;
   }
 
-  private async pump(events: AsyncGenerator<{ event: string | undefined; data: string }>): Promise<void> {
+  private async pump(events: AsyncIterableIterator<{ event: string | undefined; data: string }>): Promise<void> {
     let reason = new Error('SSE stream ended');
     try {
       for await (const e of events) {

@@ -1,4 +1,4 @@
-import { createParser } from 'eventsource-parser';
+import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { parseMessage } from '../../jsonrpc/parse.ts';
 import type { Inbound } from './types.ts';
 
@@ -9,41 +9,98 @@ export interface SseEvent {
 }
 
 /**
- * Reads an SSE body without buffering the stream: each chunk is fed to the parser and the
- * complete events come out, mapped (undefined drops an event). A single event larger than
- * maxEventBytes aborts the stream, so a hostile upstream cannot grow gateway memory.
+ * Decodes an SSE byte stream pushed to it chunk by chunk (multi-byte characters may be cut
+ * anywhere) and hands each complete event to `onEvent`. A single event larger than
+ * maxEventBytes throws, so a hostile upstream cannot grow gateway memory.
  */
-async function* readSse<T>(body: AsyncIterable<Buffer | Uint8Array>, maxEventBytes: number, map: (e: SseEvent) => T | undefined): AsyncGenerator<T> {
-  const decoder = new TextDecoder();
-  const ready: T[] = [];
-  let pendingBytes = 0;
-  const parser = createParser({
-    onEvent(e) {
-      pendingBytes = 0;
-      const mapped = map({ event: e.event, id: e.id, data: e.data });
-      if (mapped !== undefined) ready.push(mapped);
-    },
-  });
-  for await (const chunk of body) {
-    pendingBytes += chunk.byteLength;
-    parser.feed(decoder.decode(chunk, { stream: true }));
-    if (ready.length > 0) {
-      yield* ready.splice(0);
-    } else if (pendingBytes > maxEventBytes) {
-      throw new Error(`SSE event larger than ${maxEventBytes} bytes`);
-    }
+export class SseDecoder {
+  private readonly text = new TextDecoder();
+  private readonly parser: EventSourceParser;
+  private readonly maxEventBytes: number;
+  private pendingBytes = 0;
+
+  constructor(maxEventBytes: number, onEvent: (e: SseEvent) => void) {
+    this.maxEventBytes = maxEventBytes;
+    this.parser = createParser({
+      onEvent: (e) => {
+        this.pendingBytes = 0;
+        onEvent({ event: e.event, id: e.id, data: e.data });
+      },
+    });
   }
-  parser.feed(decoder.decode());
-  yield* ready.splice(0);
+
+  feed(chunk: Uint8Array): void {
+    this.pendingBytes += chunk.byteLength;
+    this.parser.feed(this.text.decode(chunk, { stream: true }));
+    if (this.pendingBytes > this.maxEventBytes) throw new Error(`SSE event larger than ${this.maxEventBytes} bytes`);
+  }
+
+  /** The stream ended: an event left without its closing blank line is dropped, as the SSE standard says. */
+  end(): void {
+    this.parser.feed(this.text.decode());
+  }
 }
 
-export function readSseEvents(body: AsyncIterable<Buffer | Uint8Array>, maxEventBytes: number): AsyncGenerator<SseEvent> {
-  return readSse(body, maxEventBytes, (e) => e);
+/**
+ * The events of an SSE body, mapped (undefined drops an event), read as its chunks arrive.
+ * An iterator object rather than an async generator: this sits on every forwarded reply,
+ * and each generator layer costs a generator, its queue and promises per step.
+ */
+export class SseReader<T> implements AsyncIterableIterator<T> {
+  private readonly body: AsyncIterator<Uint8Array>;
+  private readonly decoder: SseDecoder;
+  private readonly ready: T[] = [];
+  private finished = false;
+
+  constructor(body: AsyncIterable<Uint8Array>, maxEventBytes: number, map: (e: SseEvent) => T | undefined) {
+    this.body = body[Symbol.asyncIterator]();
+    this.decoder = new SseDecoder(maxEventBytes, (e) => {
+      const item = map(e);
+      if (item !== undefined) this.ready.push(item);
+    });
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    while (this.ready.length === 0) {
+      if (this.finished) return { value: undefined, done: true };
+      const chunk = await this.body.next();
+      try {
+        if (chunk.done) {
+          this.finished = true;
+          this.decoder.end();
+        } else {
+          this.decoder.feed(chunk.value);
+        }
+      } catch (err) {
+        await this.return();
+        throw err;
+      }
+    }
+    return { value: this.ready.shift()!, done: false };
+  }
+
+  /** Stops reading: the rest of the body is left to its source (discarded, or the connection closed). */
+  async return(): Promise<IteratorResult<T>> {
+    this.ready.length = 0;
+    if (!this.finished) {
+      this.finished = true;
+      await this.body.return?.();
+    }
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+}
+
+export function readSseEvents(body: AsyncIterable<Uint8Array>, maxEventBytes: number): SseReader<SseEvent> {
+  return new SseReader(body, maxEventBytes, (e) => e);
 }
 
 /** JSON-RPC messages carried in "message" events (or events with no type); others are skipped. */
-export function readSseMessages(body: AsyncIterable<Buffer | Uint8Array>, maxEventBytes: number): AsyncGenerator<Inbound & { eventId: string | undefined }> {
-  return readSse(body, maxEventBytes, (e) =>
+export function readSseMessages(body: AsyncIterable<Uint8Array>, maxEventBytes: number): SseReader<Inbound & { eventId: string | undefined }> {
+  return new SseReader(body, maxEventBytes, (e) =>
     (e.event !== undefined && e.event !== 'message') || e.data.length === 0 ? undefined : { message: parseMessage(e.data), raw: e.data, eventId: e.id },
   );
 }

@@ -3,6 +3,7 @@ import { parseMessage } from '../../jsonrpc/parse.ts';
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../jsonrpc/message.ts';
 import type { RemoteBackendIR } from '../../ir/types.ts';
 import { dispatch, type UpstreamResponse } from './dispatch.ts';
+import { LazyReply, ReadyReply } from './replies.ts';
 import { readSseMessages } from './sse-reader.ts';
 import { UpstreamError, type Inbound, type UpstreamSession } from './types.ts';
 
@@ -48,17 +49,18 @@ export class StreamableHttpSession implements UpstreamSession {
     return this.init.sessionId;
   }
 
-  async *request(request: JsonRpcRequest, signal?: AbortSignal, headers?: Record<string, string>): AsyncIterableIterator<Inbound> {
-    try {
-      const res = await this.post(request, signal, headers);
-      yield* this.replies(res);
-    } catch (err) {
-      // The upstream may still be working on it: tell it to stop.
-      if (err instanceof UpstreamError && err.kind === 'timeout') {
-        this.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: request.id, reason: 'timeout' } }).catch(() => {});
-      }
-      throw err;
-    }
+  request(request: JsonRpcRequest, signal?: AbortSignal, headers?: Record<string, string>): AsyncIterableIterator<Inbound> {
+    return new LazyReply(
+      async () => this.replies(await this.post(request, signal, headers)),
+      (err) => {
+        const failure = this.asUpstreamError(err);
+        // The upstream may still be working on it: tell it to stop.
+        if (failure.kind === 'timeout') {
+          this.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: request.id, reason: 'timeout' } }).catch(() => {});
+        }
+        return failure;
+      },
+    );
   }
 
   async send(message: JsonRpcNotification | JsonRpcResponse): Promise<void> {
@@ -117,8 +119,12 @@ export class StreamableHttpSession implements UpstreamSession {
       await res.body.return?.();
       throw new UpstreamError(backend.name, 'protocol', 'session id is not 1 to 1024 visible ASCII characters');
     }
-    for await (const inbound of bare.replies(res)) {
-      if (isResponseTo(inbound.message, request.id)) return { sessionId, response: inbound };
+    try {
+      for await (const inbound of await bare.replies(res)) {
+        if (isResponseTo(inbound.message, request.id)) return { sessionId, response: inbound };
+      }
+    } catch (err) {
+      throw bare.asUpstreamError(err);
     }
     throw new UpstreamError(backend.name, 'protocol', 'no response to initialize');
   }
@@ -145,31 +151,33 @@ export class StreamableHttpSession implements UpstreamSession {
     }
   }
 
-  private async *replies(res: UpstreamResponse): AsyncGenerator<Inbound> {
+  /** The messages of a reply: an SSE stream read as it arrives, or one JSON body. */
+  private async replies(res: UpstreamResponse): Promise<AsyncIterableIterator<Inbound>> {
     if (res.status === 202) {
       await res.body.return?.();
-      return;
+      return new ReadyReply([]);
     }
     if (res.status !== 200) throw await this.failure(res);
     const type = String(res.headers['content-type'] ?? '');
-    try {
-      if (type.startsWith('text/event-stream')) {
-        yield* readSseMessages(res.body, this.init.maxMessageBytes);
-        return;
-      }
-      if (type.startsWith('application/json')) {
+    if (type.startsWith('text/event-stream')) return readSseMessages(res.body, this.init.maxMessageBytes);
+    if (type.startsWith('application/json')) {
+      try {
         const raw = await readBounded(res.body, this.init.maxMessageBytes);
-        yield { message: parseMessage(raw), raw };
-        return;
+        return new ReadyReply([{ message: parseMessage(raw), raw }]);
+      } catch (err) {
+        await res.body.return?.();
+        throw err;
       }
-    } catch (err) {
-      await res.body.return?.();
-      if (err instanceof UpstreamError) throw err;
-      const code = (err as { code?: string }).code;
-      throw new UpstreamError(this.backend, code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : 'protocol', (err as Error).message, { cause: err });
     }
     await res.body.return?.();
     throw new UpstreamError(this.backend, 'protocol', `unexpected content-type "${type}"`);
+  }
+
+  /** What reading a reply failed with, as the upstream's failure. */
+  private asUpstreamError(err: unknown): UpstreamError {
+    if (err instanceof UpstreamError) return err;
+    const code = (err as { code?: string }).code;
+    return new UpstreamError(this.backend, code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : 'protocol', (err as Error).message, { cause: err });
   }
 
   private async failure(res: UpstreamResponse): Promise<UpstreamError> {

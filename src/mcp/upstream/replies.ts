@@ -1,0 +1,112 @@
+/**
+ * Iterator objects for the messages of an upstream reply. Every forwarded request walks
+ * through these, so they are plain objects with a next() rather than async generators:
+ * a generator per layer costs its own object, queue and promises at every step.
+ */
+
+const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
+
+/**
+ * A reply opened on the first next(), as a generator would be; errors on any step pass
+ * through `mapError` once (which may also act on them, e.g. cancel upstream work).
+ */
+export class LazyReply<T> implements AsyncIterableIterator<T> {
+  private readonly open: () => Promise<AsyncIterator<T>>;
+  private readonly mapError: (err: unknown) => unknown;
+  private source: Promise<AsyncIterator<T>> | undefined;
+  private failure: unknown;
+  private failed = false;
+
+  constructor(open: () => Promise<AsyncIterator<T>>, mapError: (err: unknown) => unknown = (err) => err) {
+    this.open = open;
+    this.mapError = mapError;
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    if (this.failed) throw this.failure;
+    try {
+      this.source ??= this.open();
+      return await (await this.source).next();
+    } catch (err) {
+      this.failed = true;
+      this.failure = this.mapError(err);
+      throw this.failure;
+    }
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    if (this.source && !this.failed) {
+      try {
+        await (await this.source).return?.();
+      } catch {
+        // Whatever failed opening the reply was reported to the reader already.
+      }
+    }
+    return DONE;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+}
+
+/**
+ * A reply that may be replaced once, before any message of it was read, when reading it
+ * fails: `recover` decides (it rethrows what it cannot recover from) and opens the new one.
+ */
+export class RecoverableReply<T> implements AsyncIterableIterator<T> {
+  private current: AsyncIterator<T>;
+  private readonly recover: (err: unknown) => Promise<AsyncIterator<T>>;
+  private answered = false;
+  private recovered = false;
+
+  constructor(first: AsyncIterator<T>, recover: (err: unknown) => Promise<AsyncIterator<T>>) {
+    this.current = first;
+    this.recover = recover;
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    try {
+      const step = await this.current.next();
+      this.answered = true;
+      return step;
+    } catch (err) {
+      if (this.answered || this.recovered) throw err;
+      this.recovered = true;
+      this.current = await this.recover(err);
+      return this.next();
+    }
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    await this.current.return?.();
+    return DONE;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+}
+
+/** A reply of messages already at hand (a JSON body, or none for a 202). */
+export class ReadyReply<T> implements AsyncIterableIterator<T> {
+  private readonly items: readonly T[];
+  private index = 0;
+
+  constructor(items: readonly T[]) {
+    this.items = items;
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    return this.index < this.items.length ? { value: this.items[this.index++]!, done: false } : DONE;
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    this.index = this.items.length;
+    return DONE;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+}
