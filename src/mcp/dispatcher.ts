@@ -1,6 +1,7 @@
 import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
+import { andThen, type MaybePromise } from '../util/maybe-promise.ts';
 import type { JsonRpcId, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../jsonrpc/message.ts';
-import type { SessionStore } from '../state/session-store.ts';
+import type { SessionStore, StoredSession } from '../state/session-store.ts';
 import type { Caller } from '../security/caller.ts';
 import { principalKey } from '../security/identity.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -40,9 +41,13 @@ export class SessionDispatcher {
     return this.deps.logger;
   }
 
-  async context(route: RouteRuntime, state: SessionState, caller: Caller, ttlMs: number): Promise<SessionContext> {
-    const overrides = await this.deps.store.upstreams(state.sid);
-    return new SessionContext(route, state, caller, overrides, this.deps.connector, this.deps.store, ttlMs, this.deps.logger);
+  context(route: RouteRuntime, state: SessionState, caller: Caller, ttlMs: number): MaybePromise<SessionContext> {
+    return andThen(this.deps.store.lookup(state.sid), (stored) => this.contextOf(route, state, caller, ttlMs, stored));
+  }
+
+  /** The context, when the caller has read the store already. */
+  contextOf(route: RouteRuntime, state: SessionState, caller: Caller, ttlMs: number, stored: StoredSession | undefined): SessionContext {
+    return new SessionContext(route, state, caller, stored?.upstreams, this.deps.connector, this.deps.store, ttlMs, this.deps.logger);
   }
 
   /**
@@ -75,8 +80,11 @@ export class SessionDispatcher {
     try {
       const handler = METHODS.get(message.method);
       if (!handler) throw new JsonRpcError(ErrorCode.MethodNotFound, `Method not found: ${message.method}`);
-      if (!ROUTED_METHODS.has(message.method)) await ctx.authorize(message.method);
-      reply = await handler(ctx, message, controller.signal);
+      // Awaited only when something is pending: most requests need no turn of the microtask queue here.
+      const check = ROUTED_METHODS.has(message.method) ? undefined : ctx.authorize(message.method);
+      if (check) await check;
+      const handled = handler(ctx, message, controller.signal);
+      reply = handled instanceof Promise ? await handled : handled;
     } catch (err) {
       return onResult(toErrorResponse(message.id, err, ctx.logger));
     }
@@ -160,11 +168,10 @@ async function* watchOutcome(messages: AsyncIterable<Inbound>, id: JsonRpcId, se
 }
 
 /** The final response of a forwarded reply: the upstream's own bytes unless a mapper changed the result. */
-export async function finalResponse(reply: ForwardReply, inbound: Inbound): Promise<string> {
+export function finalResponse(reply: ForwardReply, inbound: Inbound): MaybePromise<string> {
   const m = inbound.message;
   if (!reply.mapResult || !('result' in m)) return inbound.raw;
-  const mapped = await reply.mapResult(m.result);
-  return mapped === m.result ? inbound.raw : JSON.stringify({ ...m, result: mapped });
+  return andThen(reply.mapResult(m.result), (mapped) => (mapped === m.result ? inbound.raw : JSON.stringify({ ...m, result: mapped })));
 }
 
 export function isResponseTo(inbound: Inbound, id: JsonRpcId): boolean {

@@ -17,6 +17,8 @@ import type { RouteRuntime } from './route-runtime.ts';
 import type { SessionContext } from './session-context.ts';
 import { sealSession, type OpenedSessions } from './session-token.ts';
 import type { UpstreamConnector } from './upstream/connector.ts';
+import { andThen, type MaybePromise } from '../util/maybe-promise.ts';
+import { closeQuietly } from './upstream/replies.ts';
 import { UpstreamError } from './upstream/types.ts';
 
 export interface EndpointDeps {
@@ -122,18 +124,18 @@ export class McpEndpoint {
    * dropped, so that a client resuming with Last-Event-ID (on any replica) gets all of it.
    */
   private async writeForwarded(res: ServerResponse, ctx: SessionContext, id: JsonRpcId, reply: ForwardReply, acceptsSse: boolean, cancelled: AbortSignal): Promise<void> {
-    const events = this.deps.events;
+    const messages = reply.messages;
     let sse: SseWriter | undefined;
     let stream = '';
-    const emit = async (data: string): Promise<void> => {
-      const eventId = await events.append(ctx.sid, stream, data);
-      if (sse!.open) sse!.message(data, eventId);
-    };
     try {
-      for await (const inbound of reply.messages) {
+      for (;;) {
+        const step = await messages.next();
+        if (step.done) throw new UpstreamError(reply.backend, 'protocol', 'stream ended without a response');
+        const inbound = step.value;
         if (isResponseTo(inbound, id)) {
-          const raw = await finalResponse(reply, inbound);
-          if (sse) await emit(raw);
+          const final = finalResponse(reply, inbound);
+          const raw = typeof final === 'string' ? final : await final;
+          if (sse) await this.emit(sse, ctx.sid, stream, raw);
           else sendRaw(res, 200, raw);
           return;
         }
@@ -143,23 +145,29 @@ export class McpEndpoint {
           stream = newStreamId('p');
           sse = new SseWriter(res, {}, KEEP_ALIVE_MS);
         }
-        await emit(out);
+        await this.emit(sse, ctx.sid, stream, out);
       }
-      throw new UpstreamError(reply.backend, 'protocol', 'stream ended without a response');
     } catch (err) {
       // A request the client cancelled gets no response at all.
       if (cancelled.aborted) return;
       const failure = JSON.stringify(toErrorResponse(id, err, ctx.logger));
-      if (sse) await emit(failure).catch(() => {});
+      if (sse) await this.emit(sse, ctx.sid, stream, failure).catch(() => {});
       else if (!res.headersSent) sendRaw(res, 200, failure);
     } finally {
+      closeQuietly(messages);
       if (sse) {
         sse.end();
-        await events.finish(ctx.sid, stream).catch(() => {});
+        await this.deps.events.finish(ctx.sid, stream).catch(() => {});
       } else if (!res.headersSent) {
         res.writeHead(202).end();
       }
     }
+  }
+
+  /** One event of a POST's stream: kept for resumption, then sent if the client is still there. */
+  private async emit(sse: SseWriter, sid: string, stream: string, data: string): Promise<void> {
+    const eventId = await this.deps.events.append(sid, stream, data);
+    if (sse.open) sse.message(data, eventId);
   }
 
   private async initialize(res: ServerResponse, route: RouteRuntime, config: EndpointConfig, request: JsonRpcRequest, caller: Caller): Promise<void> {
@@ -189,7 +197,7 @@ export class McpEndpoint {
    * more) or belongs to another caller — a stolen session id is worth nothing without its
    * owner's credentials, and it reaches no upstream.
    */
-  private async session(req: IncomingMessage, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<SessionContext> {
+  private session(req: IncomingMessage, route: RouteRuntime, config: EndpointConfig, caller: Caller): MaybePromise<SessionContext> {
     const version = req.headers[VERSION_HEADER];
     if (typeof version === 'string' && !isSupportedVersion(version)) {
       throw new HttpError(400, `Unsupported MCP-Protocol-Version "${version}"`);
@@ -197,12 +205,13 @@ export class McpEndpoint {
     const token = req.headers[SESSION_HEADER];
     if (typeof token !== 'string' || token.length === 0) throw new HttpError(400, 'Mcp-Session-Id header is required');
     const state = config.sessions.open(token);
-    if (!state || state.route !== route.key || state.owner !== principalKey(caller.identity) || (await this.deps.store.isEnded(state.sid))) {
-      throw new HttpError(404, 'Session not found');
-    }
-    // Any version we speak is accepted, as the reference server does: clients send the
-    // header inconsistently, and the session's own version governs what goes upstream.
-    return this.deps.dispatcher.context(route, state, caller, config.ttlMs);
+    if (!state || state.route !== route.key || state.owner !== principalKey(caller.identity)) throw new HttpError(404, 'Session not found');
+    return andThen(this.deps.store.lookup(state.sid), (stored) => {
+      if (stored?.ended) throw new HttpError(404, 'Session not found');
+      // Any version we speak is accepted, as the reference server does: clients send the
+      // header inconsistently, and the session's own version governs what goes upstream.
+      return this.deps.dispatcher.contextOf(route, state, caller, config.ttlMs, stored);
+    });
   }
 
   /**

@@ -1,4 +1,5 @@
 import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
+import { andThen, type MaybePromise } from '../util/maybe-promise.ts';
 import type { JsonRpcRequest } from '../jsonrpc/message.ts';
 import { call } from './federation/exchange.ts';
 import { LIST_KINDS, listFederated, screenTools } from './federation/lists.ts';
@@ -12,7 +13,7 @@ import type { Inbound } from './upstream/types.ts';
  * Rewrites a forwarded result (names back to their downstream form, a guard's redactions).
  * Returning the same object means "unchanged": the upstream's bytes are passed on as they are.
  */
-export type ResultMapper = (result: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>;
+export type ResultMapper = (result: Record<string, unknown>) => MaybePromise<Record<string, unknown>>;
 
 /** A result the gateway composed itself, or the upstream's messages to pass on. */
 export type Reply =
@@ -25,7 +26,7 @@ export type Reply =
       readonly mapResult?: ResultMapper;
     };
 
-export type MethodHandler = (ctx: SessionContext, request: JsonRpcRequest, signal: AbortSignal) => Promise<Reply>;
+export type MethodHandler = (ctx: SessionContext, request: JsonRpcRequest, signal: AbortSignal) => MaybePromise<Reply>;
 
 const result = (r: Record<string, unknown>): Reply => ({ kind: 'result', result: r });
 
@@ -33,7 +34,7 @@ const result = (r: Record<string, unknown>): Reply => ({ kind: 'result', result:
  * Sends a request on to the backend that owns it, once the route and the backend allow
  * it. `subject` is what the request names (tool, prompt, resource) for the policies.
  */
-async function forward(
+function forward(
   ctx: SessionContext,
   request: JsonRpcRequest,
   target: Target,
@@ -41,11 +42,14 @@ async function forward(
   signal: AbortSignal,
   subject: AuthzTarget | undefined,
   mapResult?: ResultMapper,
-): Promise<Reply> {
+): MaybePromise<Reply> {
   const args = request.method === 'tools/call' || request.method === 'prompts/get' ? (params.arguments ?? {}) : undefined;
-  const injected = await ctx.authorize(request.method, target.backend, subject, args);
-  const messages = ctx.exchange(target.backend, { jsonrpc: '2.0', id: request.id, method: request.method, params }, signal, injected);
-  return mapResult ? { kind: 'forward', backend: target.backend, messages, mapResult } : { kind: 'forward', backend: target.backend, messages };
+  const send = (injected: Record<string, string> | undefined): Reply => {
+    const messages = ctx.exchange(target.backend, { jsonrpc: '2.0', id: request.id, method: request.method, params }, signal, injected);
+    return mapResult ? { kind: 'forward', backend: target.backend, messages, mapResult } : { kind: 'forward', backend: target.backend, messages };
+  };
+  const injected = ctx.authorize(request.method, target.backend, subject, args);
+  return injected === undefined ? send(undefined) : injected.then(send);
 }
 
 function requireString(params: Record<string, unknown> | undefined, field: string): string {
@@ -57,22 +61,26 @@ function requireString(params: Record<string, unknown> | undefined, field: strin
 /** Routes a request that names one tool, prompt or resource to the backend that owns it. */
 function byName(namespace: Namespace, field: 'name' | 'uri'): MethodHandler {
   const kind = SUBJECT_KIND[namespace];
-  return async (ctx, request, signal) => {
+  return (ctx, request, signal) => {
     const name = requireString(request.params, field);
-    const target = await resolveTarget(ctx, namespace, name, signal);
-    // A task-augmented call answers with a task whose id must be routable later; a plain one passes through untouched.
-    const taskIds: ResultMapper | undefined = request.params?.task === undefined ? undefined : (r) => mapTaskIds(ctx.route.naming, target.backend, r);
-    let mapResult = taskIds;
-    const guard = namespace === 'tools' ? ctx.route.guards.get(target.backend) : undefined;
-    if (guard) {
-      if (guard.config.validateArguments && !guard.knows(target.name)) await screenTools(ctx, target.backend, signal);
-      guard.checkCall(target.name, request.params?.arguments ?? {});
-      mapResult = async (r) => {
-        const inspected = await guard.inspectResult(name, r);
-        return taskIds ? taskIds(inspected) : inspected;
+    return andThen(resolveTarget(ctx, namespace, name, signal), (target) => {
+      // A task-augmented call answers with a task whose id must be routable later; a plain one passes through untouched.
+      const taskIds: ResultMapper | undefined = request.params?.task === undefined ? undefined : (r) => mapTaskIds(ctx.route.naming, target.backend, r);
+      const guard = namespace === 'tools' ? ctx.route.guards.get(target.backend) : undefined;
+      const send = (): MaybePromise<Reply> => {
+        let mapResult = taskIds;
+        if (guard) {
+          guard.checkCall(target.name, request.params?.arguments ?? {});
+          mapResult = (r) => {
+            const inspected = guard.inspectResult(name, r);
+            return taskIds ? andThen(inspected, taskIds) : inspected;
+          };
+        }
+        return forward(ctx, request, target, { ...request.params, [field]: target.name }, signal, { kind, name: target.name, downstreamName: name }, mapResult);
       };
-    }
-    return forward(ctx, request, target, { ...request.params, [field]: target.name }, signal, { kind, name: target.name, downstreamName: name }, mapResult);
+      // Arguments are checked against the definition the guard screened: learn it first if it is new.
+      return guard?.config.validateArguments && !guard.knows(target.name) ? screenTools(ctx, target.backend, signal).then(send) : send();
+    });
   };
 }
 

@@ -110,7 +110,7 @@ export class SessionContext {
    * with an error saying so: never a success for work that was not done.
    */
   exchange(backend: string, request: JsonRpcRequest, signal?: AbortSignal, headers?: Record<string, string>): AsyncIterableIterator<Inbound> {
-    const first = new LazyReply(async () => (await this.upstream(backend)).request(request, signal, headers));
+    const first = new LazyReply(() => this.upstream(backend).then((session) => session.request(request, signal, headers)));
     return new RecoverableReply(first, async (err) => {
       if (!(err instanceof UpstreamError) || err.kind !== 'expired') throw err;
       const fresh = await this.reopen(backend);

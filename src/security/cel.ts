@@ -23,8 +23,13 @@
  * int/double/string casts, timestamps, durations) plus the `strings` extension
  * (lowerAscii, upperAscii, split, join, replace, trim, indexOf, substring, ...).
  */
-import { celEnv, isCelError, parse, plan, run, type CelInput } from '@bufbuild/cel';
-import { strings } from '@bufbuild/cel/ext';
+import type * as Cel from '@bufbuild/cel';
+import type * as CelExt from '@bufbuild/cel/ext';
+import { lazyModule } from '../util/lazy-module.ts';
+
+type CelInput = Cel.CelInput;
+const cel = lazyModule<typeof Cel>('@bufbuild/cel');
+const celExt = lazyModule<typeof CelExt>('@bufbuild/cel/ext');
 
 export interface CompiledCel {
   readonly source: string;
@@ -50,10 +55,14 @@ export class CelCompileError extends Error {
   }
 }
 
-type ParsedExpr = ReturnType<typeof parse>;
+type ParsedExpr = ReturnType<typeof Cel.parse>;
 type Expr = ParsedExpr['expr'];
 
-const ENV = celEnv({ funcs: strings });
+let env: ReturnType<typeof Cel.celEnv> | undefined;
+/** The CEL environment: the standard library and the strings extension, made on first use. */
+function celEnvironment(): ReturnType<typeof Cel.celEnv> {
+  return (env ??= cel().celEnv({ funcs: celExt().strings }));
+}
 
 /** CEL values made from an activation's variables, per activation object (gone with it). */
 const CONVERTED = new WeakMap<object, Map<string, CelInput>>();
@@ -75,9 +84,10 @@ const MAX_DEPTH = 64;
 
 /** Compiles once at config load; throws CelCompileError with a message and 1-based line/column for syntax errors and for unknown top-level variables. */
 export function compileCel(source: string, allowedVariables: readonly string[]): CompiledCel {
+  const lib = cel();
   let parsed: ParsedExpr;
   try {
-    parsed = parse(source);
+    parsed = lib.parse(source);
   } catch (err) {
     throw syntaxError(source, err);
   }
@@ -101,9 +111,9 @@ export function compileCel(source: string, allowedVariables: readonly string[]):
     },
   });
 
-  let program: ReturnType<typeof plan>;
+  let program: ReturnType<typeof Cel.plan>;
   try {
-    program = plan(ENV, parsed);
+    program = lib.plan(celEnvironment(), parsed);
   } catch (err) {
     throw new CelCompileError(`cannot plan CEL expression: ${messageOf(err)}`);
   }
@@ -136,7 +146,7 @@ export function compileCel(source: string, allowedVariables: readonly string[]):
       } catch (err) {
         return { error: messageOf(err) };
       }
-      if (isCelError(result)) {
+      if (lib.isCelError(result)) {
         const at = result.exprId === undefined ? undefined : positionOf(result.exprId);
         return { error: at ? `${result.message} (line ${at.line}, column ${at.column})` : result.message };
       }
@@ -170,13 +180,13 @@ function walk(expr: Expr | undefined, bound: ReadonlySet<string>, hooks: WalkHoo
     case 'callExpr': {
       const call = kind.value;
       const qualified = call.target ? qualifiedName(call.target) : undefined;
-      if (qualified !== undefined && !bound.has(qualified.split('.')[0] ?? '') && ENV.funcs.find(`${qualified}.${call.function}`)) {
+      if (qualified !== undefined && !bound.has(qualified.split('.')[0] ?? '') && celEnvironment().funcs.find(`${qualified}.${call.function}`)) {
         // A namespaced function such as strings.quote(...): the target is not a variable.
         for (const arg of call.args) walk(arg, bound, hooks);
         return;
       }
       walk(call.target, bound, hooks);
-      if (!BUILTIN_CALLS.has(call.function) && ENV.funcs.find(call.function) === undefined) {
+      if (!BUILTIN_CALLS.has(call.function) && celEnvironment().funcs.find(call.function) === undefined) {
         hooks.unsupported(`unknown function '${call.function}'`, expr.id);
       }
       if (call.function === 'matches') checkRegex(call.args[0], hooks);
@@ -225,8 +235,8 @@ function checkRegex(pattern: Expr | undefined, hooks: WalkHooks): void {
   if (pattern?.exprKind.case !== 'constExpr') return;
   const constant = pattern.exprKind.value.constantKind;
   if (constant.case !== 'stringValue') return;
-  const result = run('"".matches(p)', { p: constant.value });
-  if (isCelError(result)) hooks.unsupported(`invalid regular expression: ${result.message}`, pattern.id);
+  const result = cel().run('"".matches(p)', { p: constant.value });
+  if (cel().isCelError(result)) hooks.unsupported(`invalid regular expression: ${result.message}`, pattern.id);
 }
 
 function syntaxError(source: string, err: unknown): CelCompileError {

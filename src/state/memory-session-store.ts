@@ -1,5 +1,5 @@
 import type { UpstreamSessionRef } from '../mcp/session-token.ts';
-import type { SessionStore } from './session-store.ts';
+import type { SessionStore, StoredSession } from './session-store.ts';
 
 interface Record_ {
   ended: boolean;
@@ -20,16 +20,12 @@ export class MemorySessionStore implements SessionStore {
     this.maxEntries = maxEntries;
   }
 
-  async isEnded(sid: string): Promise<boolean> {
-    return this.live(sid)?.ended ?? false;
+  lookup(sid: string): StoredSession | undefined {
+    return this.live(sid);
   }
 
   async markEnded(sid: string, ttlMs: number): Promise<void> {
     this.write(sid, ttlMs).ended = true;
-  }
-
-  async upstreams(sid: string): Promise<Record<string, UpstreamSessionRef> | undefined> {
-    return this.live(sid)?.upstreams;
   }
 
   async setUpstream(sid: string, backend: string, ref: UpstreamSessionRef, ttlMs: number): Promise<void> {

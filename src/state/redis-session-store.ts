@@ -1,6 +1,6 @@
 import type { UpstreamSessionRef } from '../mcp/session-token.ts';
 import { execReplies, quitRedis, redisKey, ttlArg, type Redis } from './redis.ts';
-import type { SessionStore } from './session-store.ts';
+import type { SessionStore, StoredSession } from './session-store.ts';
 
 export interface RedisStoreOptions {
   /** Quit the connection on close(); leave false when other stores share it. */
@@ -26,24 +26,21 @@ export class RedisSessionStore implements SessionStore {
     this.ownsConnection = options.ownsConnection ?? false;
   }
 
-  async isEnded(sid: string): Promise<boolean> {
-    const record = await this.redis.hgetall(key(sid));
-    return record[ENDED] === '1';
-  }
-
-  async markEnded(sid: string, ttlMs: number): Promise<void> {
-    await this.write(sid, ENDED, '1', ttlMs);
-  }
-
-  async upstreams(sid: string): Promise<Record<string, UpstreamSessionRef> | undefined> {
+  async lookup(sid: string): Promise<StoredSession | undefined> {
     const record = await this.redis.hgetall(key(sid));
     let upstreams: Record<string, UpstreamSessionRef> | undefined;
+    let fields = 0;
     for (const [field, value] of Object.entries(record)) {
+      fields++;
       if (!field.startsWith(UPSTREAM)) continue;
       upstreams ??= {};
       upstreams[field.slice(UPSTREAM.length)] = parseRef(value, sid, field);
     }
-    return upstreams;
+    return fields === 0 ? undefined : { ended: record[ENDED] === '1', upstreams };
+  }
+
+  async markEnded(sid: string, ttlMs: number): Promise<void> {
+    await this.write(sid, ENDED, '1', ttlMs);
   }
 
   async setUpstream(sid: string, backend: string, ref: UpstreamSessionRef, ttlMs: number): Promise<void> {

@@ -1,6 +1,10 @@
-import { Redis } from 'ioredis';
+import type * as IoRedis from 'ioredis';
+import type { Redis } from 'ioredis';
+import { lazyModule } from '../util/lazy-module.ts';
 
 export type { Redis };
+
+const ioredis = lazyModule<typeof IoRedis>('ioredis');
 
 /** Every key the gateway writes starts with this, then a kind: `switchboard:<kind>:…`. */
 export const KEY_PREFIX = 'switchboard:';
@@ -26,7 +30,7 @@ export interface RedisConnectionOptions {
  */
 export function createRedis(url: string, options: RedisConnectionOptions = {}): Redis {
   if (!/^rediss?:\/\//.test(url)) throw new Error(`redis url must start with redis:// or rediss://, got ${JSON.stringify(url)}`);
-  const redis = new Redis(url, {
+  const redis = new (ioredis().Redis)(url, {
     lazyConnect: false,
     enableOfflineQueue: true,
     maxRetriesPerRequest: 1,

@@ -1,4 +1,12 @@
 import type { UpstreamSessionRef } from '../mcp/session-token.ts';
+import type { MaybePromise } from '../util/maybe-promise.ts';
+
+/** What the store holds for one session. */
+export interface StoredSession {
+  readonly ended: boolean;
+  /** Upstream sessions opened after the token was issued, overriding the token's. */
+  readonly upstreams: Record<string, UpstreamSessionRef> | undefined;
+}
 
 /**
  * What the sealed session token cannot carry because it changes after the token was
@@ -7,10 +15,9 @@ import type { UpstreamSessionRef } from '../mcp/session-token.ts';
  * must agree.
  */
 export interface SessionStore {
-  isEnded(sid: string): Promise<boolean>;
+  /** Read on every request of a session: at once from memory, one round trip from Redis. */
+  lookup(sid: string): MaybePromise<StoredSession | undefined>;
   markEnded(sid: string, ttlMs: number): Promise<void>;
-  /** Upstream sessions opened after the token was issued, overriding the token's. */
-  upstreams(sid: string): Promise<Record<string, UpstreamSessionRef> | undefined>;
   setUpstream(sid: string, backend: string, ref: UpstreamSessionRef, ttlMs: number): Promise<void>;
   close(): Promise<void>;
 }

@@ -109,20 +109,20 @@ describe.each([memory, redis])('$name session store', (backend) => {
   it('revocation is seen by every replica and survives until its TTL', async () => {
     const [a, b] = backend.sessions();
     const sid = randomUUID();
-    expect(await a.isEnded(sid)).toBe(false);
+    expect(((await a.lookup(sid))?.ended ?? false)).toBe(false);
     await a.markEnded(sid, 60_000);
-    expect(await a.isEnded(sid)).toBe(true);
-    expect(await b.isEnded(sid)).toBe(true);
-    expect(await b.isEnded(randomUUID())).toBe(false);
+    expect(((await a.lookup(sid))?.ended ?? false)).toBe(true);
+    expect(((await b.lookup(sid))?.ended ?? false)).toBe(true);
+    expect(((await b.lookup(randomUUID()))?.ended ?? false)).toBe(false);
   });
 
   it('revocation expires after a short TTL', async () => {
     const [a, b] = backend.sessions();
     const sid = randomUUID();
     await a.markEnded(sid, 1_500);
-    expect(await b.isEnded(sid)).toBe(true);
-    await vi.waitFor(async () => expect(await b.isEnded(sid)).toBe(false), { timeout: 10_000, interval: 50 });
-    expect(await b.upstreams(sid)).toBeUndefined();
+    expect(((await b.lookup(sid))?.ended ?? false)).toBe(true);
+    await vi.waitFor(async () => expect(((await b.lookup(sid))?.ended ?? false)).toBe(false), { timeout: 10_000, interval: 50 });
+    expect((await b.lookup(sid))?.upstreams).toBeUndefined();
   });
 
   it('a shorter TTL written later does not cut a revocation short', async () => {
@@ -131,26 +131,26 @@ describe.each([memory, redis])('$name session store', (backend) => {
     await a.markEnded(sid, 60_000);
     await b.setUpstream(sid, 'x', ref('u1'), 50);
     await new Promise((r) => setTimeout(r, 300));
-    expect(await a.isEnded(sid)).toBe(true);
-    expect(await a.upstreams(sid)).toEqual({ x: ref('u1') });
+    expect(((await a.lookup(sid))?.ended ?? false)).toBe(true);
+    expect((await a.lookup(sid))?.upstreams).toEqual({ x: ref('u1') });
   });
 
   it('upstream overrides merge per backend, last write per backend wins', async () => {
     const [a, b] = backend.sessions();
     const sid = randomUUID();
-    expect(await a.upstreams(sid)).toBeUndefined();
+    expect((await a.lookup(sid))?.upstreams).toBeUndefined();
     await a.setUpstream(sid, 'alpha', ref('a1'), 60_000);
     await b.setUpstream(sid, 'beta', { id: null, protocolVersion: '2025-03-26', features: [] }, 60_000);
     await a.setUpstream(sid, 'alpha', ref('a2', ['tools', 'prompts']), 60_000);
-    expect(await b.upstreams(sid)).toEqual({
+    expect((await b.lookup(sid))?.upstreams).toEqual({
       alpha: ref('a2', ['tools', 'prompts']),
       beta: { id: null, protocolVersion: '2025-03-26', features: [] },
     });
-    expect(await b.isEnded(sid)).toBe(false);
+    expect(((await b.lookup(sid))?.ended ?? false)).toBe(false);
     await b.markEnded(sid, 60_000);
-    expect(await a.isEnded(sid)).toBe(true);
-    expect(Object.keys((await a.upstreams(sid))!).sort()).toEqual(['alpha', 'beta']);
-    expect(await a.upstreams(randomUUID())).toBeUndefined();
+    expect(((await a.lookup(sid))?.ended ?? false)).toBe(true);
+    expect(Object.keys(((await a.lookup(sid))?.upstreams)!).sort()).toEqual(['alpha', 'beta']);
+    expect((await a.lookup(randomUUID()))?.upstreams).toBeUndefined();
   });
 });
 
@@ -353,7 +353,7 @@ describe('redis specifics', () => {
     try {
       const sessions = new RedisSessionStore(dead);
       const events = new RedisEventStore(dead, LIMITS);
-      await expect(within(10_000, sessions.isEnded('s'), 'isEnded')).rejects.toThrow();
+      await expect(within(10_000, Promise.resolve(sessions.lookup('s')), 'lookup')).rejects.toThrow();
       await expect(within(10_000, sessions.markEnded('s', 1_000), 'markEnded')).rejects.toThrow();
       await expect(within(10_000, events.append('s', 'x', 'd'), 'append')).rejects.toThrow();
       await expect(within(10_000, events.resume('s', 'x.1-0', new AbortController().signal), 'resume')).rejects.toThrow();

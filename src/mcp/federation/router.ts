@@ -1,5 +1,6 @@
 import { ErrorCode, JsonRpcError } from '../../jsonrpc/errors.ts';
 import type { SessionContext } from '../session-context.ts';
+import type { MaybePromise } from '../../util/maybe-promise.ts';
 import { templatePattern, type NameIndex } from './index-cache.ts';
 import { LIST_KINDS, listComplete } from './lists.ts';
 import type { Target } from './naming.ts';
@@ -10,7 +11,7 @@ export type Namespace = 'tools' | 'prompts' | 'resources';
  * Finds the backend that owns a downstream name. With prefix mode "always" the name says
  * it; otherwise the session's listing does (fetched once and cached on the route).
  */
-export async function resolveTarget(ctx: SessionContext, namespace: Namespace, name: string, signal?: AbortSignal): Promise<Target> {
+export function resolveTarget(ctx: SessionContext, namespace: Namespace, name: string, signal?: AbortSignal): MaybePromise<Target> {
   const naming = ctx.route.naming;
   if (naming.mode === 'always') {
     const target = naming.split(name);
@@ -19,8 +20,11 @@ export async function resolveTarget(ctx: SessionContext, namespace: Namespace, n
   }
   const cached = ctx.route.indexes.get(ctx.sid, namespace);
   const found = cached && lookup(ctx, cached, namespace, name);
-  if (found) return found;
-  // A miss may mean the upstream's list changed since it was cached: look once more.
+  return found || relist(ctx, namespace, name, signal);
+}
+
+/** A miss may mean the upstream's list changed since it was cached: look once more. */
+async function relist(ctx: SessionContext, namespace: Namespace, name: string, signal?: AbortSignal): Promise<Target> {
   const index = await buildIndex(ctx, namespace, signal);
   ctx.route.indexes.set(ctx.sid, namespace, index);
   const target = lookup(ctx, index, namespace, name);

@@ -18,9 +18,10 @@
  * Caveat: `pattern` keywords run on Node's backtracking RegExp, so an upstream's
  * schema can carry a pattern that is slow on crafted arguments.
  */
-import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
-import { Ajv2019 } from 'ajv/dist/2019.js';
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import type { Ajv, ErrorObject, Options, ValidateFunction } from 'ajv';
+import type * as Ajv2019Module from 'ajv/dist/2019.js';
+import type * as Ajv2020Module from 'ajv/dist/2020.js';
+import { lazyModule } from '../../util/lazy-module.ts';
 import { canonicalJson, sha256Hex } from './canonical.ts';
 
 export type ArgumentVerdict = { ok: true } | { ok: false; message: string } | { ok: 'unchecked'; reason: string };
@@ -206,6 +207,17 @@ function withoutDialect(schema: Record<string, unknown>): Record<string, unknown
   return body;
 }
 
+const ajv07 = lazyModule<typeof import('ajv')>('ajv');
+const ajv2019 = lazyModule<typeof Ajv2019Module>('ajv/dist/2019.js');
+const ajv2020 = lazyModule<typeof Ajv2020Module>('ajv/dist/2020.js');
+
+/** An Ajv instance for the dialect; the classes are loaded the first time a schema needs them. */
+function newAjv(dialect: Dialect, options: Options): Ajv {
+  if (dialect === '2020-12') return new (ajv2020().Ajv2020)(options);
+  if (dialect === '2019-09') return new (ajv2019().Ajv2019)(options);
+  return new (ajv07().Ajv)(options);
+}
+
 /** A validator, or the reason there is none. */
 function compileAs(dialect: Dialect, schema: Record<string, unknown>): ValidateFunction | string {
   try {
@@ -213,7 +225,7 @@ function compileAs(dialect: Dialect, schema: Record<string, unknown>): ValidateF
     if (!meta.validateSchema(schema)) {
       return clip(`schema not compilable: ${meta.errorsText(meta.errors, { dataVar: 'inputSchema' })}`);
     }
-    const ajv = dialect === '2020-12' ? new Ajv2020(COMPILE_OPTIONS) : dialect === '2019-09' ? new Ajv2019(COMPILE_OPTIONS) : new Ajv(COMPILE_OPTIONS);
+    const ajv = newAjv(dialect, COMPILE_OPTIONS);
     const validate = ajv.compile(schema);
     // An async validator returns a promise, which is truthy whatever the arguments.
     if ((validate as { $async?: unknown }).$async === true) return 'schema not compilable: $async schemas are not supported';
@@ -229,7 +241,7 @@ const metaInstances = new Map<Dialect, Ajv>();
 function metaValidator(dialect: Dialect): Ajv {
   let ajv = metaInstances.get(dialect);
   if (!ajv) {
-    ajv = dialect === '2020-12' ? new Ajv2020(META_OPTIONS) : dialect === '2019-09' ? new Ajv2019(META_OPTIONS) : new Ajv(META_OPTIONS);
+    ajv = newAjv(dialect, META_OPTIONS);
     metaInstances.set(dialect, ajv);
   }
   return ajv;

@@ -1,4 +1,5 @@
 import { ErrorCode, JsonRpcError } from '../../jsonrpc/errors.ts';
+import { andThen, type MaybePromise } from '../../util/maybe-promise.ts';
 import type { GuardIR } from '../../ir/types.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { ArgumentValidator } from './arguments.ts';
@@ -107,14 +108,15 @@ export class BackendGuard {
   }
 
   /** The result to forward: the same object when nothing changed, a replacement otherwise. */
-  async inspectResult(tool: string, result: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const outcome = await this.inspector.inspect({ backend: this.backend, tool }, result);
-    if (outcome.action === 'pass') {
-      if (outcome.redactions > 0) this.logger.info({ backend: this.backend, tool, redactions: outcome.redactions }, 'redacted secrets in a tool result');
-      return outcome.result;
-    }
-    this.logger.warn({ backend: this.backend, tool, cause: outcome.cause, reason: outcome.reason }, 'tool result withheld');
-    return blockedResult(outcome.reason);
+  inspectResult(tool: string, result: Record<string, unknown>): MaybePromise<Record<string, unknown>> {
+    return andThen(this.inspector.inspect({ backend: this.backend, tool }, result), (outcome) => {
+      if (outcome.action === 'pass') {
+        if (outcome.redactions > 0) this.logger.info({ backend: this.backend, tool, redactions: outcome.redactions }, 'redacted secrets in a tool result');
+        return outcome.result;
+      }
+      this.logger.warn({ backend: this.backend, tool, cause: outcome.cause, reason: outcome.reason }, 'tool result withheld');
+      return blockedResult(outcome.reason);
+    });
   }
 
   approve(tool: string, sha256: string): void {

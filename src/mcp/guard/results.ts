@@ -6,6 +6,7 @@
  * Fast path: with nothing matched and no guardrail, inspect returns the very result
  * object it was given, so the caller can forward the upstream's bytes untouched.
  */
+import { type MaybePromise } from '../../util/maybe-promise.ts';
 import { GuardrailClient } from './guardrail.ts';
 import { jsonByteLength } from './json-size.ts';
 import { Redactor, type RedactionPattern } from './redaction.ts';
@@ -73,7 +74,8 @@ export class ResultInspector {
       });
   }
 
-  async inspect(context: InspectContext, result: Record<string, unknown>): Promise<InspectOutcome> {
+  /** Synchronous unless a guardrail is configured: size and redaction need no waiting. */
+  inspect(context: InspectContext, result: Record<string, unknown>): MaybePromise<InspectOutcome> {
     let redacted: { result: Record<string, unknown>; redactions: number };
     try {
       if (jsonByteLength(result, this.maxResultBytes) > this.maxResultBytes) {
@@ -85,8 +87,11 @@ export class ResultInspector {
       return { action: 'block', reason: 'result nested too deeply to inspect', cause: 'uninspectable' };
     }
     if (!this.guardrail) return { action: 'pass', result: redacted.result, redactions: redacted.redactions };
+    return this.review(this.guardrail, context, redacted);
+  }
 
-    const decision = await this.guardrail.review({
+  private async review(guardrail: GuardrailClient, context: InspectContext, redacted: { result: Record<string, unknown>; redactions: number }): Promise<InspectOutcome> {
+    const decision = await guardrail.review({
       backend: context.backend,
       tool: context.tool,
       ...(context.argumentsDigest !== undefined && { argumentsDigest: context.argumentsDigest }),

@@ -6,6 +6,11 @@
 
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
 
+/** Stops reading a reply, without waiting and without a failure to report. */
+export function closeQuietly(messages: AsyncIterator<unknown>): void {
+  messages.return?.().catch(() => {});
+}
+
 /**
  * A reply opened on the first next(), as a generator would be; errors on any step pass
  * through `mapError` once (which may also act on them, e.g. cancel upstream work).
@@ -13,7 +18,8 @@ const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
 export class LazyReply<T> implements AsyncIterableIterator<T> {
   private readonly open: () => Promise<AsyncIterator<T>>;
   private readonly mapError: (err: unknown) => unknown;
-  private source: Promise<AsyncIterator<T>> | undefined;
+  private opening: Promise<AsyncIterator<T>> | undefined;
+  private source: AsyncIterator<T> | undefined;
   private failure: unknown;
   private failed = false;
 
@@ -25,8 +31,8 @@ export class LazyReply<T> implements AsyncIterableIterator<T> {
   async next(): Promise<IteratorResult<T>> {
     if (this.failed) throw this.failure;
     try {
-      this.source ??= this.open();
-      return await (await this.source).next();
+      if (!this.source) this.source = await (this.opening ??= this.open());
+      return await this.source.next();
     } catch (err) {
       this.failed = true;
       this.failure = this.mapError(err);
@@ -34,15 +40,13 @@ export class LazyReply<T> implements AsyncIterableIterator<T> {
     }
   }
 
-  async return(): Promise<IteratorResult<T>> {
-    if (this.source && !this.failed) {
-      try {
-        await (await this.source).return?.();
-      } catch {
-        // Whatever failed opening the reply was reported to the reader already.
-      }
-    }
-    return DONE;
+  return(): Promise<IteratorResult<T>> {
+    if (this.failed || !this.source?.return) return Promise.resolve(DONE);
+    // Whatever fails while closing was reported to the reader already, or concerns nobody.
+    return this.source.return().then(
+      () => DONE,
+      () => DONE,
+    );
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
@@ -78,9 +82,8 @@ export class RecoverableReply<T> implements AsyncIterableIterator<T> {
     }
   }
 
-  async return(): Promise<IteratorResult<T>> {
-    await this.current.return?.();
-    return DONE;
+  return(): Promise<IteratorResult<T>> {
+    return this.current.return ? this.current.return().then(() => DONE) : Promise.resolve(DONE);
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
@@ -101,9 +104,9 @@ export class ReadyReply<T> implements AsyncIterableIterator<T> {
     return this.index < this.items.length ? { value: this.items[this.index++]!, done: false } : DONE;
   }
 
-  async return(): Promise<IteratorResult<T>> {
+  return(): Promise<IteratorResult<T>> {
     this.index = this.items.length;
-    return DONE;
+    return Promise.resolve(DONE);
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {

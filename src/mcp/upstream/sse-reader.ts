@@ -80,13 +80,12 @@ export class SseReader<T> implements AsyncIterableIterator<T> {
   }
 
   /** Stops reading: the rest of the body is left to its source (discarded, or the connection closed). */
-  async return(): Promise<IteratorResult<T>> {
+  return(): Promise<IteratorResult<T>> {
     this.ready.length = 0;
-    if (!this.finished) {
-      this.finished = true;
-      await this.body.return?.();
-    }
-    return { value: undefined, done: true };
+    const done: IteratorReturnResult<undefined> = { value: undefined, done: true };
+    if (this.finished || !this.body.return) return Promise.resolve(done);
+    this.finished = true;
+    return this.body.return().then(() => done);
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {

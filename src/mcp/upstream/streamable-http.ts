@@ -51,7 +51,7 @@ export class StreamableHttpSession implements UpstreamSession {
 
   request(request: JsonRpcRequest, signal?: AbortSignal, headers?: Record<string, string>): AsyncIterableIterator<Inbound> {
     return new LazyReply(
-      async () => this.replies(await this.post(request, signal, headers)),
+      () => this.post(request, signal, headers).then((res) => this.replies(res)),
       (err) => {
         const failure = this.asUpstreamError(err);
         // The upstream may still be working on it: tell it to stop.

@@ -1,5 +1,9 @@
-import { decodeJwt, decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import type * as Jose from 'jose';
+import type { CryptoKey, JWK, JWTPayload } from 'jose';
+import { lazyModule } from '../../util/lazy-module.ts';
 import { AuthError } from './errors.ts';
+
+const jose = lazyModule<typeof Jose>('jose');
 
 export interface JwtIssuerOptions {
   /** Compared exactly with the token's `iss`. */
@@ -117,7 +121,7 @@ export class JwtVerifier {
       if (!key) continue;
       let claims: JWTPayload;
       try {
-        ({ payload: claims } = await jwtVerify(token, key, {
+        ({ payload: claims } = await jose().jwtVerify(token, key, {
           algorithms: [alg],
           issuer: issuer.issuer,
           audience: issuer.audiences,
@@ -138,7 +142,7 @@ export class JwtVerifier {
     let byAlg = this.#imported.get(jwk);
     if (!byAlg) this.#imported.set(jwk, (byAlg = new Map()));
     let key = byAlg.get(alg);
-    if (!key) byAlg.set(alg, (key = importJWK(jwk, alg)));
+    if (!key) byAlg.set(alg, (key = jose().importJWK(jwk, alg)));
     return key;
   }
 }
@@ -150,7 +154,7 @@ function refused(reason: string): AuthError {
 
 function decode(token: string): { header: object; payload: JWTPayload } {
   try {
-    return { header: decodeProtectedHeader(token), payload: decodeJwt(token) };
+    return { header: jose().decodeProtectedHeader(token), payload: jose().decodeJwt(token) };
   } catch {
     throw refused('malformed token');
   }
