@@ -26,6 +26,7 @@
 import type * as Cel from '@bufbuild/cel';
 import type * as CelExt from '@bufbuild/cel/ext';
 import { lazyModule } from '../util/lazy-module.ts';
+import { contradicts, requirementsOf } from './cel-prefilter.ts';
 
 type CelInput = Cel.CelInput;
 const cel = lazyModule<typeof Cel>('@bufbuild/cel');
@@ -82,8 +83,15 @@ const BUILTIN_CALLS = new Set([
 /** How deep activation values may nest; deeper (or cyclic) values make evaluation fail. */
 const MAX_DEPTH = 64;
 
+const FALSE = { value: false } as const;
+
+export interface CompileOptions {
+  /** Check the expression's string equalities on the plain activation before evaluating it (see cel-prefilter.ts). Default true. */
+  readonly prefilter?: boolean;
+}
+
 /** Compiles once at config load; throws CelCompileError with a message and 1-based line/column for syntax errors and for unknown top-level variables. */
-export function compileCel(source: string, allowedVariables: readonly string[]): CompiledCel {
+export function compileCel(source: string, allowedVariables: readonly string[], options: CompileOptions = {}): CompiledCel {
   const lib = cel();
   let parsed: ParsedExpr;
   try {
@@ -119,10 +127,12 @@ export function compileCel(source: string, allowedVariables: readonly string[]):
   }
 
   const used = [...variables];
+  const requirements = options.prefilter === false ? [] : requirementsOf(parsed.expr);
   return {
     source,
     variables,
     evaluate(activation) {
+      if (requirements.length > 0 && contradicts(requirements, activation)) return FALSE;
       let result: unknown;
       try {
         // Expressions evaluated against the same activation share its conversions.
