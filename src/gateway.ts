@@ -12,7 +12,7 @@ import { AuditLog } from './security/audit.ts';
 import { Guards } from './mcp/guard/guards.ts';
 import type { PinChange } from './mcp/guard/tool-pins.ts';
 import { toolDefinitionChanges } from './telemetry/metrics.ts';
-import { anonymous } from './security/identity.ts';
+import { anonymous, type Identity } from './security/identity.ts';
 import type { GatewayIR, ListenerIR } from './ir/types.ts';
 import { SessionDispatcher } from './mcp/dispatcher.ts';
 import { McpEndpoint, type EndpointConfig } from './mcp/endpoint.ts';
@@ -198,20 +198,29 @@ export class Gateway {
     }
   }
 
-  private async serve(listener: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** Synchronous up to the endpoint unless an authenticator waits: the common path costs no extra promise. */
+  private serve(listener: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const snapshot = this.snapshot;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const entry = snapshot.routes.get(listener)?.get(path);
     if (!entry) throw new HttpError(404, `no route for ${path}`);
-    if (entry.serves === 'oauth-metadata') return sendProtectedResourceMetadata(res, entry.route.ir.oauth!);
+    if (entry.serves === 'oauth-metadata') {
+      sendProtectedResourceMetadata(res, entry.route.ir.oauth!);
+      return Promise.resolve();
+    }
     checkOrigin(entry.route.ir.origin, req.headers);
     const peer = req.socket.remoteAddress ?? '';
     const address = snapshot.clientAddress.resolve(peer, req.headers['x-forwarded-for']);
     // Forwarding headers from anyone but a trusted proxy are the client's own claims: no policy may read them.
     if (address === peer) for (const h of FORWARDING_HEADERS) delete req.headers[h];
-    const identity = entry.route.authenticator ? await entry.route.authenticator.authenticate(req, address) : anonymous(address);
+    const authenticator = entry.route.authenticator;
+    if (!authenticator) return this.serveAs(entry, snapshot, req, res, anonymous(address));
+    return authenticator.authenticate(req, address).then((identity) => this.serveAs(entry, snapshot, req, res, identity));
+  }
+
+  private serveAs(entry: RouteEntry, snapshot: Snapshot, req: IncomingMessage, res: ServerResponse, identity: Identity): Promise<void> {
     const caller = callerOf(req, identity);
     switch (entry.serves) {
       case 'mcp':
@@ -220,6 +229,8 @@ export class Gateway {
         return this.legacy.open(req, res, entry.route, snapshot.endpoint, caller);
       case 'message':
         return this.legacy.message(req, res, entry.route, snapshot.endpoint, caller);
+      case 'oauth-metadata':
+        throw new Error('unreachable: metadata is answered before authentication');
     }
   }
 }

@@ -33,7 +33,12 @@ export class Listener {
         respondError(res, new HttpError(431, `more than ${limits.maxHeaders} request headers`), logger);
         return;
       }
-      handler(req, res).catch((err: unknown) => respondError(res, err, logger));
+      // Handlers may throw before their first await: those errors are answered the same way.
+      try {
+        handler(req, res).catch((err: unknown) => respondError(res, err, logger));
+      } catch (err) {
+        respondError(res, err, logger);
+      }
     };
     this.server = tls
       ? createHttpsServer(

@@ -61,7 +61,7 @@ export class McpEndpoint {
     this.shutdown.abort();
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<void> {
+  handle(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<void> {
     if (route.ir.stateless && req.method !== 'POST') throw new HttpError(405, 'this route is stateless: POST only', { allow: 'POST' });
     switch (req.method) {
       case 'POST':

@@ -9,7 +9,7 @@ import type { SessionState, UpstreamSessionRef } from './session-token.ts';
 import type { UpstreamConnector } from './upstream/connector.ts';
 import type { JsonRpcRequest } from '../jsonrpc/message.ts';
 import { isSafeToRetry } from './recovery.ts';
-import { LazyReply, RecoverableReply } from './upstream/replies.ts';
+import { RecoverableReply } from './upstream/replies.ts';
 import { UpstreamError, type Inbound, type UpstreamSession } from './upstream/types.ts';
 
 export type AuthzTarget = NonNullable<AuthzRequest['mcp']['target']>;
@@ -110,8 +110,8 @@ export class SessionContext {
    * with an error saying so: never a success for work that was not done.
    */
   exchange(backend: string, request: JsonRpcRequest, signal?: AbortSignal, headers?: Record<string, string>): AsyncIterableIterator<Inbound> {
-    const first = new LazyReply(() => this.upstream(backend).then((session) => session.request(request, signal, headers)));
-    return new RecoverableReply(first, async (err) => {
+    const open = (): Promise<AsyncIterator<Inbound>> => this.upstream(backend).then((session) => session.request(request, signal, headers));
+    return new RecoverableReply(open, async (err) => {
       if (!(err instanceof UpstreamError) || err.kind !== 'expired') throw err;
       const fresh = await this.reopen(backend);
       if (!(await isSafeToRetry(request, fresh, signal))) {

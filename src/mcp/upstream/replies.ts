@@ -55,22 +55,25 @@ export class LazyReply<T> implements AsyncIterableIterator<T> {
 }
 
 /**
- * A reply that may be replaced once, before any message of it was read, when reading it
- * fails: `recover` decides (it rethrows what it cannot recover from) and opens the new one.
+ * A reply opened on the first next(), that may be replaced once, before any message of it
+ * was read, when reading it fails: `recover` decides (it rethrows what it cannot recover
+ * from) and opens the new one.
  */
 export class RecoverableReply<T> implements AsyncIterableIterator<T> {
-  private current: AsyncIterator<T>;
+  private readonly open: () => Promise<AsyncIterator<T>>;
   private readonly recover: (err: unknown) => Promise<AsyncIterator<T>>;
+  private current: AsyncIterator<T> | undefined;
   private answered = false;
   private recovered = false;
 
-  constructor(first: AsyncIterator<T>, recover: (err: unknown) => Promise<AsyncIterator<T>>) {
-    this.current = first;
+  constructor(open: () => Promise<AsyncIterator<T>>, recover: (err: unknown) => Promise<AsyncIterator<T>>) {
+    this.open = open;
     this.recover = recover;
   }
 
   async next(): Promise<IteratorResult<T>> {
     try {
+      this.current ??= await this.open();
       const step = await this.current.next();
       this.answered = true;
       return step;
@@ -83,7 +86,7 @@ export class RecoverableReply<T> implements AsyncIterableIterator<T> {
   }
 
   return(): Promise<IteratorResult<T>> {
-    return this.current.return ? this.current.return().then(() => DONE) : Promise.resolve(DONE);
+    return this.current?.return ? this.current.return().then(() => DONE) : Promise.resolve(DONE);
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {

@@ -2,7 +2,7 @@ import type { Dispatcher, Pool } from 'undici';
 import { parseMessage } from '../../jsonrpc/parse.ts';
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../jsonrpc/message.ts';
 import type { RemoteBackendIR } from '../../ir/types.ts';
-import { dispatch, type UpstreamResponse } from './dispatch.ts';
+import { dispatch, DispatchTimeout, type UpstreamResponse } from './dispatch.ts';
 import { LazyReply, ReadyReply } from './replies.ts';
 import { readSseMessages } from './sse-reader.ts';
 import { UpstreamError, type Inbound, type UpstreamSession } from './types.ts';
@@ -130,24 +130,15 @@ export class StreamableHttpSession implements UpstreamSession {
   }
 
   private async post(message: JsonRpcMessage, signal?: AbortSignal, extraHeaders?: Record<string, string>): Promise<UpstreamResponse> {
-    const timeout = this.init.backend.timeoutMs;
     try {
       return await dispatch(
         this.init.pool,
-        {
-          method: 'POST',
-          path: this.path,
-          headers: extraHeaders ? { ...extraHeaders, ...this.postHeaders } : this.postHeaders,
-          body: JSON.stringify(message),
-          headersTimeout: timeout,
-          bodyTimeout: timeout,
-        },
+        { method: 'POST', path: this.path, headers: extraHeaders ? { ...extraHeaders, ...this.postHeaders } : this.postHeaders, body: JSON.stringify(message) },
+        this.init.backend.timeoutMs,
         signal,
       );
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      const kind = code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : 'unavailable';
-      throw new UpstreamError(this.backend, kind, (err as Error).message, { cause: err });
+      throw new UpstreamError(this.backend, err instanceof DispatchTimeout ? 'timeout' : 'unavailable', (err as Error).message, { cause: err });
     }
   }
 
@@ -176,8 +167,7 @@ export class StreamableHttpSession implements UpstreamSession {
   /** What reading a reply failed with, as the upstream's failure. */
   private asUpstreamError(err: unknown): UpstreamError {
     if (err instanceof UpstreamError) return err;
-    const code = (err as { code?: string }).code;
-    return new UpstreamError(this.backend, code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : 'protocol', (err as Error).message, { cause: err });
+    return new UpstreamError(this.backend, err instanceof DispatchTimeout ? 'timeout' : 'protocol', (err as Error).message, { cause: err });
   }
 
   private async failure(res: UpstreamResponse): Promise<UpstreamError> {
