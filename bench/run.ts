@@ -95,6 +95,13 @@ async function slowest(target: Target, concurrency: number, settings: RunSetting
   return { ...pick.candidate, name: `${target.name} (${pick.candidate.name})` };
 }
 
+/** One row against another, for a note: ratios of throughput and latency, the CPU and memory it costs more. */
+function comparison(row: Row, other: Row): string {
+  const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
+  const delta = (a: number, b: number, unit: string): string => `${a >= b ? '+' : '−'}${Math.abs(a - b).toFixed(0)} ${unit}`;
+  return `ops/s ${ratio(row.rps, other.rps)}, p50 ${ratio(row.p50, other.p50)}, p99 ${ratio(row.p99, other.p99)}, CPU ${delta(row.cpuUs, other.cpuUs, 'µs/op')}, peak RSS ${delta(row.peakRssMiB, other.peakRssMiB, 'MiB')}`;
+}
+
 const rows: Row[] = [];
 const notes: string[] = [];
 /** Scenarios that could not finish, with why. */
@@ -137,6 +144,10 @@ try {
           const where = `${scenario.name} / ${row.target} / ${row.op} / c=${concurrency}`;
           if (row.loaderCpuPct > LOADER_BUSY_PCT) notes.push(`${where}: the load generator used ${row.loaderCpuPct.toFixed(0)}% of a core; it may have been the bottleneck.`);
           if (row.foreignCpuPct > FOREIGN_BUSY_PCT) notes.push(`${where}: other processes used ${row.foreignCpuPct.toFixed(0)}% of a core during the runs; the numbers are disturbed.`);
+        }
+        for (const [i, target] of scenario.targets.entries()) {
+          const other = target.alsoAgainst && rowAt[scenario.targets.indexOf(target.alsoAgainst)];
+          if (other) notes.push(`${scenario.name} / ${rowAt[i]!.target} / c=${concurrency}: against ${other.target}: ${comparison(rowAt[i]!, other)}`);
         }
       }
     } catch (err) {

@@ -46,6 +46,8 @@ export interface Target {
   behind?: Probe;
   /** The target this one is compared with; default: the scenario's first target. */
   baseline?: Target;
+  /** A second reference, compared in a note under the table (the gateway against the blind pass-through). */
+  alsoAgainst?: Target;
   /**
    * This target stands for the slowest of these candidates: before the rounds at each
    * concurrency the runner screens them with short runs and measures the slowest in its place.

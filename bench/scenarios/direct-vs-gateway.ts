@@ -12,7 +12,7 @@
 import { SHORT_SETTINGS } from '../args.ts';
 import { gatewayConfig, httpBackend } from '../gateway-config.ts';
 import { Processes } from '../processes.ts';
-import type { LoadSpec, RunSettings, Scenario, ScenarioContext } from '../scenario.ts';
+import type { LoadSpec, RunSettings, Scenario, ScenarioContext, Target } from '../scenario.ts';
 
 const BACKEND = 'echo';
 
@@ -49,10 +49,11 @@ function directVsGateway(options: Options): () => Scenario {
         const gateway = await processes.gateway(ctx, gatewayConfig([httpBackend(BACKEND, behind.url)]), 'gateway', gc);
         const load = options.load(ctx);
         const passThrough = options.passThrough ? await processes.passThrough(upstream.url) : undefined;
+        const floor: Target | undefined = passThrough && { name: 'pass-through', url: passThrough.url, load, server: passThrough.child, behind: upstream.child };
         scenario.targets = [
           { name: 'direct', url: upstream.url, load, server: upstream.child },
-          ...(passThrough ? [{ name: 'pass-through', url: passThrough.url, load, server: passThrough.child, behind: upstream.child }] : []),
-          { name: 'gateway', url: gateway.url, load: prefixed(load, BACKEND), server: gateway.child, behind: behind.child },
+          ...(floor ? [floor] : []),
+          { name: 'gateway', url: gateway.url, load: prefixed(load, BACKEND), server: gateway.child, behind: behind.child, ...(floor ? { alsoAgainst: floor } : {}) },
         ];
       },
       async teardown() {
