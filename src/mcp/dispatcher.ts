@@ -231,6 +231,7 @@ async function sendQuietly(ctx: SessionContext, backend: string, message: JsonRp
   }
 }
 
+/** The session and the request id, with the id's type: 1 and "1" are different requests. */
 function inFlightKey(sid: string, id: JsonRpcId | undefined): string {
-  return `${sid}\u0000${JSON.stringify(id)}`;
+  return `${sid}\u0000${typeof id}\u0000${String(id)}`;
 }

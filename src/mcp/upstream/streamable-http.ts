@@ -29,20 +29,24 @@ export class StreamableHttpSession implements UpstreamSession {
   readonly backend: string;
   private readonly init: HttpSessionInit;
   private readonly path: string;
-  private readonly baseHeaders: Record<string, string>;
+  /** Built once per request's session object: every POST carries them. */
   private readonly postHeaders: Record<string, string>;
 
   constructor(init: HttpSessionInit) {
     this.init = init;
     this.backend = init.backend.name;
-    this.path = init.backend.url.pathname + init.backend.url.search;
-    this.baseHeaders = {
-      ...init.backend.headers,
-      ...init.callerHeaders,
-      'mcp-protocol-version': init.protocolVersion,
-      ...(init.sessionId ? { 'mcp-session-id': init.sessionId } : {}),
-    };
-    this.postHeaders = { ...this.baseHeaders, 'content-type': 'application/json', accept: ACCEPT_BOTH };
+    this.path = pathOf(init.backend);
+    const headers: Record<string, string> = { ...init.backend.headers, ...init.callerHeaders, 'mcp-protocol-version': init.protocolVersion };
+    if (init.sessionId) headers['mcp-session-id'] = init.sessionId;
+    headers['content-type'] = 'application/json';
+    headers.accept = ACCEPT_BOTH;
+    this.postHeaders = headers;
+  }
+
+  /** The headers of a GET or DELETE: those of a POST without its body's. */
+  private get baseHeaders(): Record<string, string> {
+    const { 'content-type': _type, accept: _accept, ...base } = this.postHeaders;
+    return base;
   }
 
   get sessionId(): string | null {
@@ -177,6 +181,18 @@ export class StreamableHttpSession implements UpstreamSession {
     }
     return new UpstreamError(this.backend, 'unavailable', `HTTP ${res.status}${text ? `: ${text}` : ''}`);
   }
+}
+
+const PATHS = new WeakMap<RemoteBackendIR, string>();
+
+/** The backend URL's path and query, worked out once per compiled backend. */
+function pathOf(backend: RemoteBackendIR): string {
+  let path = PATHS.get(backend);
+  if (path === undefined) {
+    path = backend.url.pathname + backend.url.search;
+    PATHS.set(backend, path);
+  }
+  return path;
 }
 
 function isResponseTo(message: JsonRpcMessage, id: unknown): boolean {
