@@ -25,6 +25,8 @@ export function registerDescendant(pid: number, commandMarker: string): void {
 export interface ChildOptions {
   /** Extra Node flags, e.g. --cpu-prof. */
   execArgv?: string[];
+  /** Environment variables on top of the runner's own. */
+  env?: Record<string, string>;
   /** Label for error messages and the child's stderr. */
   label: string;
 }
@@ -43,7 +45,10 @@ export class Child {
   constructor(script: string, args: string[], options: ChildOptions) {
     this.label = options.label;
     const path = fileURLToPath(new URL(script, import.meta.url));
-    this.proc = spawn(process.execPath, [...(options.execArgv ?? []), path, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    this.proc = spawn(process.execPath, [...(options.execArgv ?? []), path, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+    });
     live.add(this.proc);
     this.exited = new Promise((resolve) => {
       this.proc.once('exit', (code, signal) => {

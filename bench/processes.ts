@@ -3,7 +3,7 @@
  * answers probes over IPC) and stopped together, the last started first: gateways and proxies
  * before the upstreams they stand in front of, gently enough for --cpu-prof to write its profile.
  */
-import { gatewayNodeFlags } from '../src/cli/node-flags.ts';
+import { COMPILE_CACHE_DIR, gatewayNodeFlags } from '../src/cli/node-flags.ts';
 import { Child } from './child.ts';
 import type { ScenarioContext } from './scenario.ts';
 import type { gatewayConfig } from './gateway-config.ts';
@@ -18,8 +18,8 @@ export interface Started {
 export class Processes {
   private readonly started: Array<{ child: Child; graceMs: number }> = [];
 
-  private async start(script: string, args: string[], label: string, execArgv: string[], graceMs: number): Promise<Started> {
-    const child = new Child(script, args, { label, execArgv });
+  private async start(script: string, args: string[], label: string, execArgv: string[], graceMs: number, env?: Record<string, string>): Promise<Started> {
+    const child = new Child(script, args, { label, execArgv, ...(env ? { env } : {}) });
     this.started.push({ child, graceMs });
     const line = await child.readyLine();
     return { child, url: line.url, urls: Array.isArray(line.urls) ? (line.urls as string[]) : [line.url] };
@@ -31,12 +31,13 @@ export class Processes {
   }
 
   /**
-   * bench/gateway-process.ts running `config`, with the gateway's own runtime flags (those the
-   * launcher sets) and the context's log level and Node flags.
+   * bench/gateway-process.ts running `config` as the launcher runs the gateway (its Node flags,
+   * its compile cache), with the context's log level and Node flags.
    */
   gateway(ctx: ScenarioContext, config: ReturnType<typeof gatewayConfig>, label = 'gateway', execArgv: string[] = []): Promise<Started> {
     const flags = [...gatewayNodeFlags(), ...execArgv, ...ctx.gatewayExecArgv];
-    return this.start('./gateway-process.ts', ['--config', JSON.stringify(config), '--log-level', ctx.gatewayLogLevel], label, flags, 10_000);
+    const args = ['--config', JSON.stringify(config), '--log-level', ctx.gatewayLogLevel];
+    return this.start('./gateway-process.ts', args, label, flags, 10_000, { NODE_COMPILE_CACHE: COMPILE_CACHE_DIR });
   }
 
   /** bench/passthrough-process.ts: a blind HTTP pass-through in front of `upstreamUrl`. */

@@ -1,5 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { gatewayNodeFlags } from './node-flags.ts';
 
@@ -16,5 +19,20 @@ describe('the gateway runtime flags', () => {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string>; bin: Record<string, string> };
     expect(pkg.scripts.start).toMatch(/^bin\/switchboard\.js /);
     expect(pkg.bin.switchboard).toBe('bin/switchboard.js');
+  });
+
+  it('start the CLI through the launcher, which fills a compile cache in the temp directory', () => {
+    const temp = mkdtempSync(join(tmpdir(), 'switchboard-launcher-'));
+    try {
+      const launcher = fileURLToPath(new URL('../../bin/switchboard.js', import.meta.url));
+      // The launcher's shebang finds `node` on PATH, as npm scripts and npx arrange.
+      const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, TMPDIR: temp };
+      const run = spawnSync(launcher, ['--help'], { encoding: 'utf8', env });
+      expect(run.status).toBe(0);
+      expect(run.stdout).toMatch(/Usage: switchboard/);
+      expect(readdirSync(join(temp, 'node-compile-cache')).length).toBeGreaterThan(0);
+    } finally {
+      rmSync(temp, { recursive: true, force: true });
+    }
   });
 });

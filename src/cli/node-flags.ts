@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const LAUNCHER = new URL('../../bin/switchboard.js', import.meta.url);
 const SHEBANG = /^#!\/usr\/bin\/env -S node((?: --[a-z-]+(?:=\S+)?)*)\s*$/;
@@ -14,3 +16,10 @@ export function gatewayNodeFlags(): string[] {
   if (!match) throw new Error(`${LAUNCHER.pathname}: the first line must be "#!/usr/bin/env -S node [--flag[=value] ...]", got ${JSON.stringify(first)}`);
   return match[1]!.trim().split(' ').filter(Boolean);
 }
+
+/**
+ * Where the launcher's `module.enableCompileCache()` keeps stripped TypeScript and compiled
+ * code (Node's default directory): something that starts the gateway without the launcher
+ * shares the cache by setting NODE_COMPILE_CACHE to it.
+ */
+export const COMPILE_CACHE_DIR = join(tmpdir(), 'node-compile-cache');
