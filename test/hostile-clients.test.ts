@@ -51,6 +51,34 @@ describe('hostile clients', () => {
     }
   });
 
+  it('a client that leaves in the middle of its body costs nothing: no upstream call, the gateway serves on', async () => {
+    const gw = await startGateway([{ name: 'up', transport: 'streamable-http', url: up.url }]);
+    try {
+      const headers = { 'mcp-session-id': await rawSession(gw.url), 'mcp-protocol-version': '2025-11-25' };
+      const before = up.received.length;
+      const port = Number(new URL(gw.url).port);
+      const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'up__echo', arguments: { text: 'x'.repeat(500) } } });
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.write(
+            `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n` +
+              `Mcp-Session-Id: ${headers['mcp-session-id']}\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 100)}`,
+          );
+          setTimeout(() => socket.destroy(), 100);
+        });
+        socket.on('close', () => resolve());
+        socket.on('error', reject);
+      });
+      const res = await post(gw.url, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'up__echo', arguments: { text: 'after' } } }, headers);
+      expect(res.json.result.content[0].text).toContain('after');
+      // Only the second call reached the upstream (before it, the guard may list the tools it checks arguments against).
+      const calls = up.received.slice(before).filter((m) => m.method === 'tools/call');
+      expect(calls.map((m) => (m.params as { arguments: { text: string } }).arguments.text)).toEqual(['after']);
+    } finally {
+      await gw.stop();
+    }
+  });
+
   it('X-Forwarded-For is believed only from a trusted proxy', async () => {
     const backends = [{ name: 'up', transport: 'streamable-http' as const, url: up.url }];
     const route = { authorization: { rules: [{ name: 'from-partner', when: 'source.address == "203.0.113.9"' }] } };

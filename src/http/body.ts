@@ -34,10 +34,10 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string> {
       finish();
       reject(err ?? new Error('request aborted'));
     };
+    // The 'error' listener stays: a stream error after we stopped listening must not go unhandled.
     const finish = (): void => {
       req.off('data', onData);
       req.off('end', onEnd);
-      req.off('error', onFail);
       req.off('close', onClose);
     };
     // 'close' before 'end': the client went away mid-body.
