@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFixtureServer, type Fixture } from './fixtures/fixture-server.ts';
 import { INITIALIZE, post, startGateway, waitFor, type RunningGateway } from './helpers.ts';
 import { startIssuer, type TestIssuer } from './support/jwt-issuer.ts';
+import { finalMessage } from './support/sse.ts';
 
 const AUD = 'https://gateway.test/mcp';
 /** The test issuer serves its keys on loopback over http: the SSRF guard must be told. */
@@ -65,7 +66,7 @@ describe('authentication and tool-level authorization at the gateway', () => {
   async function call(headers: Record<string, string>, name: string, args: object = {}): Promise<any> {
     const res = await post(gw.url, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name, arguments: args } }, headers);
     expect(res.status).toBe(200);
-    return res.text.startsWith('{') ? res.json : JSON.parse([...res.text.matchAll(/^data: (.*)$/gm)].at(-1)![1]!);
+    return finalMessage(res.text);
   }
 
   it('no token: 401 with a challenge pointing at the protected resource metadata, which is served', async () => {

@@ -6,6 +6,7 @@ import { Gateway } from '../src/gateway.ts';
 import { silentLogger } from '../src/telemetry/logger.ts';
 import { startMutableServer, type MutableServer } from './fixtures/mutable-server.ts';
 import { connectClient, INITIALIZE, post, waitFor } from './helpers.ts';
+import { finalMessage } from './support/sse.ts';
 
 interface Running {
   url: string;
@@ -37,12 +38,8 @@ async function session(url: string): Promise<Record<string, string>> {
   return { 'mcp-session-id': res.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25' };
 }
 
-function reply(text: string): any {
-  return text.startsWith('{') ? JSON.parse(text) : JSON.parse([...text.matchAll(/^data: (.*)$/gm)].at(-1)![1]!);
-}
-
-const tools = async (url: string, h: Record<string, string>): Promise<string[]> => reply((await post(url, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, h)).text).result.tools.map((t: any) => t.name);
-const call = async (url: string, h: Record<string, string>, name: string, args: object): Promise<any> => reply((await post(url, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name, arguments: args } }, h)).text);
+const tools = async (url: string, h: Record<string, string>): Promise<string[]> => finalMessage((await post(url, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, h)).text).result.tools.map((t: any) => t.name);
+const call = async (url: string, h: Record<string, string>, name: string, args: object): Promise<any> => finalMessage((await post(url, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name, arguments: args } }, h)).text);
 
 /** The rug-pull counter for backend m (the metrics registry is per process: compare, do not assume zero). */
 async function changes(admin: string): Promise<number> {

@@ -7,6 +7,7 @@ import { silentLogger } from '../src/telemetry/logger.ts';
 import { startFixtureServer, type Fixture } from './fixtures/fixture-server.ts';
 import { INITIALIZE } from './helpers.ts';
 import { createTestCa, type KeyPair, type TestCa } from './support/certs.ts';
+import { replyMessages } from './support/sse.ts';
 
 /**
  * A real HTTPS listener verifying client certificates: the caller is the SPIFFE id in its
@@ -118,10 +119,7 @@ describe('mTLS: SPIFFE identity from client certificates, tool-level authorizati
     const text = await res.text();
     let response: any;
     if ('id' in body && res.status === 200) {
-      const messages: any[] = (res.headers.get('content-type') ?? '').includes('text/event-stream')
-        ? [...text.matchAll(/^data: ?(.*)$/gm)].map((m) => JSON.parse(m[1]!))
-        : [JSON.parse(text)];
-      response = messages.find((m) => m.id === body.id && ('result' in m || 'error' in m));
+      response = replyMessages(text).find((m) => m.id === body.id && ('result' in m || 'error' in m));
     }
     return { status: res.status, headers: res.headers as unknown as Headers, text, response };
   }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startReverseServer, type ReverseServer } from './fixtures/reverse-server.ts';
 import { connectClient, INITIALIZE, post, rawSession, startGateway, waitFor, type RunningGateway } from './helpers.ts';
+import { finalMessage } from './support/sse.ts';
 
 describe('server-to-client traffic across a federation', () => {
   let left: ReverseServer;
@@ -128,27 +129,20 @@ describe('MCP tasks through the gateway', () => {
     expect(init.json.result.capabilities.tasks).toMatchObject({ list: {}, cancel: {}, requests: { tools: { call: {} } } });
 
     const created = await post(gw.url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'b__long_job', arguments: { label: 'x' }, task: { ttl: 60_000 } } }, h);
-    const taskId: string = sseOrJson(created.text).result.task.taskId;
+    const taskId: string = finalMessage(created.text).result.task.taskId;
     expect(taskId.startsWith('b__')).toBe(true);
 
     const got = await post(gw.url, { jsonrpc: '2.0', id: 2, method: 'tasks/get', params: { taskId } }, h);
-    expect(sseOrJson(got.text).result.taskId).toBe(taskId);
+    expect(finalMessage(got.text).result.taskId).toBe(taskId);
 
-    await waitFor(async () => sseOrJson((await post(gw.url, { jsonrpc: '2.0', id: 3, method: 'tasks/get', params: { taskId } }, h)).text).result.status === 'completed');
+    await waitFor(async () => finalMessage((await post(gw.url, { jsonrpc: '2.0', id: 3, method: 'tasks/get', params: { taskId } }, h)).text).result.status === 'completed');
     const result = await post(gw.url, { jsonrpc: '2.0', id: 4, method: 'tasks/result', params: { taskId } }, h);
-    expect(sseOrJson(result.text).result.content[0].text).toBe('b finished x');
+    expect(finalMessage(result.text).result.content[0].text).toBe('b finished x');
 
     const listed = await post(gw.url, { jsonrpc: '2.0', id: 5, method: 'tasks/list' }, h);
-    expect(sseOrJson(listed.text).result.tasks.map((t: any) => t.taskId)).toContain(taskId);
+    expect(finalMessage(listed.text).result.tasks.map((t: any) => t.taskId)).toContain(taskId);
 
     const bogus = await post(gw.url, { jsonrpc: '2.0', id: 6, method: 'tasks/get', params: { taskId: 'nobody__123' } }, h);
-    expect(sseOrJson(bogus.text).error.message).toMatch(/Unknown task/);
+    expect(finalMessage(bogus.text).error.message).toMatch(/Unknown task/);
   });
 });
-
-/** A JSON-RPC reply read from either a JSON body or an SSE body (its last message). */
-function sseOrJson(text: string): any {
-  if (text.startsWith('{')) return JSON.parse(text);
-  const data = [...text.matchAll(/^data: (.*)$/gm)].map((m) => m[1]!);
-  return JSON.parse(data.at(-1)!);
-}

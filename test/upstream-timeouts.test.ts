@@ -2,15 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../src/jsonrpc/errors.ts';
 import { startReverseServer, type ReverseServer } from './fixtures/reverse-server.ts';
 import { post, rawSession, startGateway, waitFor, type RunningGateway } from './helpers.ts';
-
-/** The JSON-RPC messages of an SSE body, in order. */
-function sseMessages(text: string): Array<Record<string, any>> {
-  return text
-    .split(/\r?\n\r?\n/)
-    .map((event) => event.split(/\r?\n/).filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trim()).join('\n'))
-    .filter((data) => data.length > 0)
-    .map((data) => JSON.parse(data) as Record<string, any>);
-}
+import { replyMessages } from './support/sse.ts';
 
 describe('upstream timeouts (streamable HTTP backend, timeout 300ms)', () => {
   let upstream: ReverseServer;
@@ -47,7 +39,7 @@ describe('upstream timeouts (streamable HTTP backend, timeout 300ms)', () => {
       headers,
     );
     expect(res.status).toBe(200);
-    const messages = sseMessages(res.text);
+    const messages = replyMessages(res.text);
     expect(messages[0]).toMatchObject({ method: 'notifications/progress', params: { progressToken: 'p', progress: 1 } });
     const last = messages.at(-1)!;
     expect(last.id).toBe(8);

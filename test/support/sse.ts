@@ -59,3 +59,14 @@ export function checkResumed(before: Event[], after: Event[], steps: number): vo
   expect(new Set(ids).size).toBe(ids.length);
 }
 
+
+/** Every JSON-RPC message of a POST's reply body, whether the gateway answered with JSON or an SSE stream. */
+export function replyMessages(text: string): any[] {
+  if (text.startsWith('{')) return [JSON.parse(text)];
+  return [...text.matchAll(/^data: ?(.*)$/gm)].map((m) => JSON.parse(m[1]!));
+}
+
+/** The last JSON-RPC message of a reply body: the response, after anything streamed before it. */
+export function finalMessage(text: string): any {
+  return replyMessages(text).at(-1);
+}

@@ -19,12 +19,9 @@ export interface UpstreamResponse {
 
 /** The upstream let `timeoutMs` pass without its response headers, or without a byte of its body. */
 export class DispatchTimeout extends Error {
-  readonly phase: 'headers' | 'body';
-
   constructor(phase: 'headers' | 'body', timeoutMs: number) {
     super(phase === 'headers' ? `no response within ${timeoutMs} ms` : `the response stalled for ${timeoutMs} ms`);
     this.name = 'DispatchTimeout';
-    this.phase = phase;
   }
 }
 
