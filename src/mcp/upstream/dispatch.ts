@@ -32,21 +32,30 @@ export class DispatchTimeout extends Error {
  * The timeout is a native timer of the exchange's own, re-armed on every chunk and cleared
  * when it ends (undici's own timeouts are off): undici's timers outlive their requests by up
  * to a second, long enough to be promoted to the old generation on every call, which was
- * most of the garbage a busy gateway accumulated there.
+ * most of the garbage a busy gateway accumulated there. For the same reason the listener on
+ * the caller's signal goes when the exchange ends: it holds undici's controller and with it
+ * the response's raw headers, and a signal can outlive its request (it was 90% of the bytes
+ * promoted per call, and an eighth of the gateway's CPU spent in scavenges).
  */
 export function dispatch(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, timeoutMs: number, signal?: AbortSignal): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
     const body = new ChunkQueue();
     let started = false;
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const finish = (): void => {
+      clearTimeout(timer);
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
+    };
     dispatcher.dispatch(
       { ...options, headersTimeout: 0, bodyTimeout: 0 },
       {
         onRequestStart(controller) {
           if (timeoutMs > 0) timer = setTimeout(() => controller.abort(new DispatchTimeout(started ? 'body' : 'headers', timeoutMs)), timeoutMs);
           if (!signal) return;
-          if (signal.aborted) controller.abort(abortReason(signal));
-          else signal.addEventListener('abort', () => controller.abort(abortReason(signal)), { once: true });
+          if (signal.aborted) return controller.abort(abortReason(signal));
+          onAbort = () => controller.abort(abortReason(signal));
+          signal.addEventListener('abort', onAbort, { once: true });
         },
         onResponseStart(controller, status, headers) {
           started = true;
@@ -59,11 +68,11 @@ export function dispatch(dispatcher: Dispatcher, options: Dispatcher.DispatchOpt
           body.push(chunk);
         },
         onResponseEnd() {
-          clearTimeout(timer);
+          finish();
           body.end();
         },
         onResponseError(_controller, error) {
-          clearTimeout(timer);
+          finish();
           if (started) body.fail(error);
           else reject(error);
         },
