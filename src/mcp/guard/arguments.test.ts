@@ -269,5 +269,19 @@ describe('ArgumentValidator', () => {
       expect(v.compilations).toBe(4);
       expect(v.size).toBe(2);
     });
+
+    it('keeps a schema it just compiled even when every other one was used since', () => {
+      const v = new ArgumentValidator({ maxCached: 2 });
+      const [t1, t2, t3] = ['t1', 't2', 't3'].map((name) => tool({ type: 'object' }, name));
+      v.validate('b', t1!, {});
+      v.validate('b', t2!, {});
+      v.validate('b', t1!, {});
+      v.validate('b', t2!, {});
+      v.validate('b', t3!, {});
+      v.validate('b', t3!, {});
+      expect(v.compilations).toBe(3);
+      v.validate('b', t1!, {}); // the oldest of the two used ones went
+      expect(v.compilations).toBe(4);
+    });
   });
 });

@@ -63,6 +63,8 @@ interface Entry {
   readonly unchecked: { ok: 'unchecked'; reason: string } | undefined;
   /** False once evicted: the memo on the schema object must not revive it. */
   live: boolean;
+  /** Used since eviction last passed it: it gets a second chance. */
+  used: boolean;
 }
 
 /** What is known about one inputSchema object, so a schema seen again costs no hashing. */
@@ -75,7 +77,11 @@ interface SchemaMemo {
 export class ArgumentValidator {
   private readonly maxCached: number;
   private readonly maxSchemaBytes: number;
-  /** Map order is insertion order: re-inserting on use makes it an LRU. */
+  /**
+   * Evicted in insertion order, with a second chance for entries used since eviction last
+   * passed them (the clock approximation of LRU): a hit only sets a flag. Re-inserting on
+   * every hit made the Map rehash every few calls, on every validated tools/call.
+   */
   private readonly cache = new Map<string, Entry>();
   /**
    * Keyed by the inputSchema object. Tool definitions are treated as immutable: a
@@ -119,7 +125,7 @@ export class ArgumentValidator {
     let memo = this.memos.get(schema);
     const last = memo?.last;
     if (last && last.live && last.backend === backend && last.tool === tool) {
-      this.touch(last);
+      last.used = true;
       return last;
     }
     if (!memo) {
@@ -129,11 +135,11 @@ export class ArgumentValidator {
     const key = `${backend}\u0000${tool}\u0000${memo.hash}`;
     let entry = this.cache.get(key);
     if (entry) {
-      this.touch(entry);
+      entry.used = true;
     } else {
       entry = this.compile(key, backend, tool, schema as Record<string, unknown>, memo.bytes);
       this.cache.set(key, entry);
-      this.evict();
+      this.evict(entry);
     }
     memo.last = entry;
     return entry;
@@ -148,6 +154,7 @@ export class ArgumentValidator {
       validate,
       unchecked: reason === undefined ? undefined : Object.freeze({ ok: 'unchecked' as const, reason }),
       live: true,
+      used: false,
     });
     if (bytes < 0) return make(undefined, 'schema not compilable: it has no JSON form');
     if (bytes > this.maxSchemaBytes) return make(undefined, `schema not compilable: ${bytes} bytes, limit ${this.maxSchemaBytes}`);
@@ -162,18 +169,18 @@ export class ArgumentValidator {
     return typeof outcome === 'string' ? make(undefined, outcome) : make(outcome);
   }
 
-  private touch(entry: Entry): void {
-    this.cache.delete(entry.key);
-    this.cache.set(entry.key, entry);
-  }
-
-  private evict(): void {
+  /** Makes room after `fresh` was added, never evicting `fresh` itself. */
+  private evict(fresh: Entry): void {
     while (this.cache.size > this.maxCached) {
-      const oldest = this.cache.values().next();
-      if (oldest.done) return;
-      this.cache.delete(oldest.value.key);
-      oldest.value.live = false;
-      oldest.value.validate = undefined;
+      const oldest = this.cache.values().next().value!;
+      this.cache.delete(oldest.key);
+      if (oldest.used || oldest === fresh) {
+        oldest.used = false;
+        this.cache.set(oldest.key, oldest);
+        continue;
+      }
+      oldest.live = false;
+      oldest.validate = undefined;
     }
   }
 }
