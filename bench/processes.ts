@@ -3,7 +3,7 @@
  * answers probes over IPC) and stopped together, the last started first: gateways and proxies
  * before the upstreams they stand in front of, gently enough for --cpu-prof to write its profile.
  */
-import { COMPILE_CACHE_DIR, gatewayNodeFlags } from '../src/cli/node-flags.ts';
+import { COMPILE_CACHE_DIR, gatewayRuntime } from '../src/cli/node-flags.ts';
 import { Child } from './child.ts';
 import type { ScenarioContext } from './scenario.ts';
 import type { gatewayConfig } from './gateway-config.ts';
@@ -31,13 +31,14 @@ export class Processes {
   }
 
   /**
-   * bench/gateway-process.ts running `config` as the launcher runs the gateway (its Node flags,
-   * its compile cache), with the context's log level and Node flags.
+   * bench/gateway-process.ts running `config` as the launcher runs the gateway (its environment,
+   * Node flags and compile cache), with the context's log level and Node flags.
    */
   gateway(ctx: ScenarioContext, config: ReturnType<typeof gatewayConfig>, label = 'gateway', execArgv: string[] = []): Promise<Started> {
-    const flags = [...gatewayNodeFlags(), ...execArgv, ...ctx.gatewayExecArgv];
+    const runtime = gatewayRuntime();
+    const flags = [...runtime.flags, ...execArgv, ...ctx.gatewayExecArgv];
     const args = ['--config', JSON.stringify(config), '--log-level', ctx.gatewayLogLevel];
-    return this.start('./gateway-process.ts', args, label, flags, 10_000, { NODE_COMPILE_CACHE: COMPILE_CACHE_DIR });
+    return this.start('./gateway-process.ts', args, label, flags, 10_000, { ...runtime.env, NODE_COMPILE_CACHE: COMPILE_CACHE_DIR });
   }
 
   /** bench/passthrough-process.ts: a blind HTTP pass-through in front of `upstreamUrl`. */

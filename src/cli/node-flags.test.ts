@@ -4,14 +4,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { gatewayNodeFlags } from './node-flags.ts';
+import { gatewayRuntime } from './node-flags.ts';
 
 describe('the gateway runtime flags', () => {
   it('are read from the launcher and accepted by Node', () => {
-    const flags = gatewayNodeFlags();
+    const { env, flags } = gatewayRuntime();
     expect(flags).toContain('--max-semi-space-size=8');
-    const run = spawnSync(process.execPath, [...flags, '-e', 'process.exit(0)'], { encoding: 'utf8' });
+    expect(env).toEqual({ MALLOC_ARENA_MAX: '2' });
+    const run = spawnSync(process.execPath, [...flags, '-e', 'console.log(process.env.MALLOC_ARENA_MAX)'], { encoding: 'utf8', env: { ...process.env, ...env } });
     expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('2');
     expect(run.status).toBe(0);
   });
 

@@ -3,18 +3,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const LAUNCHER = new URL('../../bin/switchboard.js', import.meta.url);
-const SHEBANG = /^#!\/usr\/bin\/env -S node((?: --[a-z-]+(?:=\S+)?)*)\s*$/;
+const SHEBANG = /^#!\/usr\/bin\/env -S((?: [A-Z_]+=\S+)*) node((?: --[a-z-]+(?:=\S+)?)*)\s*$/;
+
+export interface GatewayRuntime {
+  /** Environment variables the process starts with (read by the C library, before any JavaScript). */
+  env: Record<string, string>;
+  /** Node and V8 flags. */
+  flags: string[];
+}
 
 /**
- * The Node flags the gateway runs with. They are set in one place, the first line of
- * bin/switchboard.js (what `npm start` and `npx switchboard` execute); whatever starts the
- * gateway another way (the bench, a container command) takes them from here.
+ * The environment and Node flags the gateway runs with. They are set in one place, the first
+ * line of bin/switchboard.js (what `npm start` and `npx switchboard` execute); whatever starts
+ * the gateway another way (the bench, a container command) takes them from here.
  */
-export function gatewayNodeFlags(): string[] {
+export function gatewayRuntime(): GatewayRuntime {
   const first = readFileSync(LAUNCHER, 'utf8').split('\n', 1)[0] ?? '';
   const match = SHEBANG.exec(first);
-  if (!match) throw new Error(`${LAUNCHER.pathname}: the first line must be "#!/usr/bin/env -S node [--flag[=value] ...]", got ${JSON.stringify(first)}`);
-  return match[1]!.trim().split(' ').filter(Boolean);
+  if (!match) throw new Error(`${LAUNCHER.pathname}: the first line must be "#!/usr/bin/env -S [NAME=value ...] node [--flag[=value] ...]", got ${JSON.stringify(first)}`);
+  const words = (text: string): string[] => text.trim().split(' ').filter(Boolean);
+  const env = Object.fromEntries(words(match[1]!).map((assignment) => [assignment.slice(0, assignment.indexOf('=')), assignment.slice(assignment.indexOf('=') + 1)]));
+  return { env, flags: words(match[2]!) };
 }
 
 /**
