@@ -123,7 +123,7 @@ export function compileConfig(config: Config, source: string): CompileResult {
       },
       state: {
         redisUrl: config.state.redis?.url,
-        events: { maxEventsPerStream: config.state.events.maxPerStream, ttlMs: config.state.events.ttl },
+        events: { maxEventsPerStream: config.state.events.maxPerStream, ttlMs: config.state.events.ttl, maxMemoryBytes: config.state.events.maxMemoryBytes },
       },
       trustedProxies: config.trustedProxies,
       outbound: { schemes: config.outbound.schemes, allowedRanges: config.outbound.allowedRanges, maxRedirects: config.outbound.maxRedirects, timeoutMs: config.outbound.timeout },

@@ -309,6 +309,12 @@ export const configSchema = z
           .strictObject({
             maxPerStream: z.number().int().min(1).default(1_000).describe('SSE events kept per stream for Last-Event-ID resumption'),
             ttl: duration.default(5 * 60_000).describe('How long events are kept after a stream\'s last event'),
+            maxMemoryBytes: z
+              .number()
+              .int()
+              .min(64 * 1024)
+              .default(16 * 1024 * 1024)
+              .describe('Without redis: memory for kept events in all (characters of event data and ids, plus 64 per event); beyond it the oldest streams are dropped first'),
           })
           .prefault({}),
       })

@@ -199,7 +199,7 @@ export interface LimitsIR {
 export interface StateIR {
   /** Shared state for replicas; absent: in memory. */
   readonly redisUrl: string | undefined;
-  readonly events: { readonly maxEventsPerStream: number; readonly ttlMs: number };
+  readonly events: { readonly maxEventsPerStream: number; readonly ttlMs: number; readonly maxMemoryBytes: number };
 }
 
 export interface GatewayIR {

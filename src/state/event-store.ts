@@ -28,6 +28,12 @@ export interface EventStoreLimits {
   readonly maxEventsPerStream: number;
   /** How long a stream's events are kept after its last append. */
   readonly ttlMs: number;
+  /**
+   * Memory for kept events in a single process (the memory store; Redis bounds its own):
+   * beyond it the oldest streams go first. Counted as characters of event data and ids, plus
+   * a fixed cost per event.
+   */
+  readonly maxMemoryBytes: number;
 }
 
 /** Splits an SSE id into its stream and sequence; undefined for ids the gateway never issued. */

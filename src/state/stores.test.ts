@@ -67,7 +67,7 @@ const redis: Backend = {
   },
 };
 
-const LIMITS: EventStoreLimits = { maxEventsPerStream: 100, ttlMs: 60_000 };
+const LIMITS: EventStoreLimits = { maxEventsPerStream: 100, ttlMs: 60_000, maxMemoryBytes: 64 * 1024 * 1024 };
 
 const ref = (id: string, features: string[] = ['tools']): UpstreamSessionRef => ({ id, protocolVersion: '2025-06-18', features });
 
@@ -233,7 +233,7 @@ describe.each([memory, redis])('$name event store', (backend) => {
   });
 
   it('bounds each stream, dropping the oldest events', async () => {
-    const [store, replica] = backend.events({ maxEventsPerStream: 3, ttlMs: 60_000 });
+    const [store, replica] = backend.events({ ...LIMITS, maxEventsPerStream: 3 });
     const sid = randomUUID();
     const ids: string[] = [];
     for (let i = 1; i <= 6; i++) ids.push(await store.append(sid, 'bounded', `e${i}`));
@@ -246,7 +246,7 @@ describe.each([memory, redis])('$name event store', (backend) => {
   });
 
   it('forgets a stream its TTL after the last append', async () => {
-    const [store, replica] = backend.events({ maxEventsPerStream: 10, ttlMs: 1_000 });
+    const [store, replica] = backend.events({ ...LIMITS, maxEventsPerStream: 10, ttlMs: 1_000 });
     const sid = randomUUID();
     const id = await store.append(sid, 'short', 'x');
     const it = await resumeIt(replica, sid, id);
@@ -288,6 +288,51 @@ describe.each([memory, redis])('$name event store', (backend) => {
     await new Promise((r) => setTimeout(r, 200));
     await replica.close();
     expect(await within(5_000, pending, 'tail after close')).toEqual({ done: true, value: undefined });
+  });
+});
+
+describe('memory event store specifics', () => {
+  /** Every event the store still has for a stream, from the first. */
+  async function kept(store: MemoryEventStore, sid: string, stream: string): Promise<string[] | undefined> {
+    const replay = await store.resume(sid, `${stream}.0`, new AbortController().signal);
+    if (!replay) return undefined;
+    await store.finish(sid, stream);
+    const out: string[] = [];
+    for await (const e of replay) out.push(e.data);
+    return out;
+  }
+
+  it('keeps at most maxMemoryBytes of events, dropping the oldest streams first', async () => {
+    const event = 'x'.repeat(1000);
+    const store = track(new MemoryEventStore({ ...LIMITS, maxMemoryBytes: 10_000 }));
+    const sid = randomUUID();
+    for (let s = 1; s <= 5; s++) for (let e = 0; e < 3; e++) await store.append(sid, `s${s}`, event);
+    // Each event costs its 1000 characters, its id and 64: three streams of three fit, not four.
+    expect(store.memoryBytes).toBeLessThanOrEqual(10_000);
+    expect(await kept(store, sid, 's1')).toBeUndefined();
+    expect(await kept(store, sid, 's2')).toBeUndefined();
+    expect(await kept(store, sid, 's5')).toHaveLength(3);
+  });
+
+  it('trims a stream larger than the whole budget to its newest events', async () => {
+    const store = track(new MemoryEventStore({ ...LIMITS, maxMemoryBytes: 5_000 }));
+    const sid = randomUUID();
+    for (let e = 1; e <= 10; e++) await store.append(sid, 'big', `${e}`.padEnd(1000, '.'));
+    expect(store.memoryBytes).toBeLessThanOrEqual(5_000);
+    const left = (await kept(store, sid, 'big'))!;
+    expect(left.length).toBeGreaterThanOrEqual(1);
+    expect(left.at(-1)!.startsWith('10')).toBe(true);
+  });
+
+  it('drops expired streams as new ones start, and their memory with them', async () => {
+    const store = track(new MemoryEventStore({ ...LIMITS, ttlMs: 50 }));
+    const sid = randomUUID();
+    for (let s = 0; s < 20; s++) await store.append(sid, `old${s}`, 'x'.repeat(100));
+    const before = store.memoryBytes;
+    await new Promise((r) => setTimeout(r, 120));
+    await store.append(sid, 'new', 'y');
+    expect(store.memoryBytes).toBeLessThan(before / 10);
+    expect(await kept(store, sid, 'new')).toEqual(['y']);
   });
 });
 
