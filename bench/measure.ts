@@ -19,6 +19,8 @@ export interface Measurement {
   load: LoadResult;
   /** CPU µs per operation of the process the load hit. */
   serverCpuUs: number;
+  /** Of that, µs per operation its main thread spent collecting garbage. */
+  serverGcUs: number;
   /** CPU µs per operation of the process behind it, when there is one. */
   behindCpuUs: number | undefined;
   /** Peak RSS of the process the load hit during the measured period, in MiB. */
@@ -84,6 +86,7 @@ export async function measure(target: Target, settings: LoadSettings): Promise<M
       foreignCpuPct: (foreignUs / 1e6 / elapsedS) * 100,
       load: result,
       serverCpuUs: cpuPerCall(server0, server1, result.responses),
+      serverGcUs: server0.gc !== undefined && server1.gc !== undefined && result.responses > 0 ? (server1.gc - server0.gc) / result.responses : Number.NaN,
       behindCpuUs: behind0 && behind1 ? cpuPerCall(behind0, behind1, result.responses) : undefined,
       serverPeakRssMiB: server1.peakRss / 2 ** 20,
       serverRssPerOp: perOp(rss0, rss1),

@@ -1,16 +1,20 @@
 /**
  * The child side of the bench's process probes: answers `{ type: 'cpu' }` over IPC with this
- * process's CPU time and memory (after a forced GC when asked and --expose-gc allows), and
- * tracks peak RSS by sampling every 100 ms.
+ * process's CPU time, garbage-collection time and memory (after a forced GC when asked and
+ * --expose-gc allows), and tracks peak RSS by sampling every 100 ms.
  *
  * Also ties the child's life to the bench: when the IPC channel closes (the runner exited or
  * died) the child exits instead of lingering.
  */
 
+import { PerformanceObserver } from 'node:perf_hooks';
+
 /** What a probe answers; CPU times are cumulative microseconds since the process started. */
 export interface CpuSample {
   user: number;
   system: number;
+  /** Time the main thread spent in garbage collection (V8's pauses), cumulative µs; unknown from /proc. */
+  gc?: number;
   rss: number;
   /** Highest RSS seen since the last `reset-peak` (or since start). */
   peakRss: number;
@@ -24,6 +28,10 @@ const SAMPLE_MS = 100;
 
 export function serveProcessStats(onDisconnect: () => void = () => process.exit(0)): void {
   let peakRss = process.memoryUsage.rss();
+  let gcUs = 0;
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcUs += entry.duration * 1000;
+  }).observe({ entryTypes: ['gc'] });
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
   }, SAMPLE_MS);
@@ -36,7 +44,7 @@ export function serveProcessStats(onDisconnect: () => void = () => process.exit(
     const { user, system } = process.cpuUsage();
     const rss = process.memoryUsage().rss;
     peakRss = Math.max(peakRss, rss);
-    const reply: ProbeReply = { type: 'cpu', id: message.id, sample: { user, system, rss, peakRss } };
+    const reply: ProbeReply = { type: 'cpu', id: message.id, sample: { user, system, gc: gcUs, rss, peakRss } };
     if (message.resetPeak) peakRss = rss;
     process.send?.(reply);
   });

@@ -15,6 +15,7 @@ const HEADERS = [
   'p99 ms',
   'p99.9 ms',
   'CPU µs/op',
+  'GC µs/op',
   'upstream CPU µs/op',
   'peak RSS MiB',
   'RSS KiB/session',
@@ -44,6 +45,7 @@ function cells(row: Row): string[] {
     fixed(row.p99, 2),
     fixed(row.p999, 2),
     fixed(row.cpuUs, 0),
+    fixed(row.gcUs, 1),
     fixed(row.behindCpuUs, 0),
     fixed(row.peakRssMiB, 0),
     fixed(row.rssKiBPerOp, 1),
@@ -107,7 +109,9 @@ initialize→initialized→tools/call→DELETE sequence, a call with its progres
 one idle session); **ops/s** successful operations per second; **events/s** progress notifications
 received per second (scenario e); **p50/p99/p99.9 ms** latency of successful operations as the load
 generator saw it; **CPU µs/op** CPU time (user+system) of the process the load hits (the upstream
-for \`direct\`, the gateway or proxy otherwise) divided by operations; **upstream CPU µs/op** the same
+for \`direct\`, the gateway or proxy otherwise) divided by operations; **GC µs/op** the part of it the process's main thread spent in
+garbage-collection pauses (what per-call garbage costs, and the first sign of objects that live
+long enough to be promoted); **upstream CPU µs/op** the same
 for the process behind it (the upstream, or the stdio server in scenario b); **peak RSS MiB** of the
 process the load hits (100 ms sampling); **RSS KiB/session** (scenario f) RSS growth of the process
 the load hits per idle session held, after a forced GC, and **upstream RSS KiB/session** the same

@@ -62,7 +62,7 @@ const scenarioSettings: ScenarioSettings[] = selected.map((s) => ({ name: s.name
 const log = (text: string): void => void process.stderr.write(`${text}\n`);
 const fmt = (m: Measurement): string =>
   `${m.load.rps.toFixed(0)} ops/s${m.load.events > 0 ? ` (${m.load.eventsPerS.toFixed(0)} events/s)` : ''}, p50 ${m.load.latencyMs.p50.toFixed(2)} ms, p99 ${m.load.latencyMs.p99.toFixed(2)} ms, ` +
-  `${m.serverCpuUs.toFixed(0)} µs CPU/op` +
+  `${m.serverCpuUs.toFixed(0)} µs CPU/op (GC ${m.serverGcUs.toFixed(1)})` +
   (m.serverRssPerOp !== undefined ? `, ${(m.serverRssPerOp / 1024).toFixed(1)} KiB/session` : '') +
   (m.behindRssPerOp !== undefined ? ` (upstream ${(m.behindRssPerOp / 1024).toFixed(1)})` : '') +
   `, ${m.load.responses - m.load.ok + m.load.socketErrors} errors, other CPU ${m.foreignCpuPct.toFixed(0)}%`;

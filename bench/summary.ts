@@ -18,6 +18,7 @@ export interface Row {
   p99: number;
   p999: number;
   cpuUs: number;
+  gcUs: number;
   behindCpuUs: number | undefined;
   peakRssMiB: number;
   /** Idle sessions: RSS growth per session in KiB, of the server and of the process behind it. */
@@ -79,6 +80,7 @@ export function summarize(scenario: string, target: string, op: string, concurre
     p99: median(loads.map((l) => l.latencyMs.p99)),
     p999: median(loads.map((l) => l.latencyMs.p999)),
     cpuUs: median(runs.map((r) => r.serverCpuUs)),
+    gcUs: median(runs.map((r) => r.serverGcUs)),
     behindCpuUs: medianOf(runs.map((r) => r.behindCpuUs)),
     peakRssMiB: Math.max(...runs.map((r) => r.serverPeakRssMiB)),
     rssKiBPerOp: kib(medianOf(runs.map((r) => r.serverRssPerOp))),
