@@ -22,7 +22,7 @@ export function gatewayRuntime(): GatewayRuntime {
   const match = SHEBANG.exec(first);
   if (!match) throw new Error(`${LAUNCHER.pathname}: the first line must be "#!/usr/bin/env -S [NAME=value ...] node [--flag[=value] ...]", got ${JSON.stringify(first)}`);
   const words = (text: string): string[] => text.trim().split(' ').filter(Boolean);
-  const env = Object.fromEntries(words(match[1]!).map((assignment) => [assignment.slice(0, assignment.indexOf('=')), assignment.slice(assignment.indexOf('=') + 1)]));
+  const env = Object.fromEntries(words(match[1]!).map((assignment) => assignment.split(/=(.*)/, 2)));
   return { env, flags: words(match[2]!) };
 }
 
