@@ -33,10 +33,10 @@ export class SessionDispatcher {
   /**
    * Requests in flight per session, so a client's cancel reaches the upstream that owns it.
    * A dictionary object rather than a Map: a long-lived Map with an entry added and removed
-   * per request rehashes every few dozen requests, and V8 links each replaced table to its
-   * successor, so once one of them has reached the old generation every later table, and the
-   * entries it held, were kept alive by that chain until the next full collection (measured:
-   * ~0.5 KiB promoted per call with the Map, none with the dictionary).
+   * per request rehashes its table every few dozen requests, and with the Map the entries
+   * reached the old generation (measured: ~0.5 KiB promoted per call; with the dictionary,
+   * nothing more than a blind proxy). The likely chain: V8 links each replaced table to its
+   * successor, so one old table keeps every later one, and what they held, alive.
    */
   private readonly inFlight: Record<string, { backend: string; controller: AbortController }> = Object.create(null);
 
