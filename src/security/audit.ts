@@ -140,7 +140,6 @@ export class AuditLog {
 
   /** Writes `lines` records at once; they are counted as dropped if the write fails. */
   private send(text: string, lines: number): void {
-    if (this.broken) return this.drop(lines);
     this.inFlight++;
     let accepted: boolean;
     try {
