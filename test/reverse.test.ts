@@ -83,6 +83,23 @@ describe('server-to-client traffic across a federation', () => {
     await client.close();
   });
 
+  it('a cancel names its request by id and id type: "7" is not 7', async () => {
+    const sid = await rawSession(gw.url);
+    const headers = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+    const call = (id: string | number, name: string) => post(gw.url, { jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: { ms: 3_000 } } }, headers);
+    const leftBefore = left.cancelled.length;
+    const rightBefore = right.cancelled.length;
+    const byString = call('7', 'right__wait');
+    const byNumber = call(7, 'left__wait');
+    await new Promise((r) => setTimeout(r, 200));
+    await post(gw.url, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: '7', reason: 'test' } }, headers);
+    await waitFor(() => right.cancelled.length > rightBefore, 5_000, 'the upstream of request "7" to see the cancel');
+    // The numeric 7 runs to its end, uncancelled.
+    expect(finalMessage((await byNumber).text).result.content[0].text).toBe('waited');
+    expect(left.cancelled.length).toBe(leftBefore);
+    await byString;
+  });
+
   it('an upstream restarted mid-session: safe calls recover, unsafe ones report the expiry and do not run', async () => {
     const { client } = await connectClient(gw.url);
     expect(((await client.callTool({ name: 'left__peek', arguments: {} })).content as any)[0].text).toBe('left peeked');

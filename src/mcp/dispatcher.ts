@@ -30,15 +30,8 @@ export type ForwardReply = Extract<Reply, { kind: 'forward' }>;
  */
 export class SessionDispatcher {
   private readonly deps: DispatcherDeps;
-  /**
-   * Requests in flight per session, so a client's cancel reaches the upstream that owns it.
-   * A dictionary object rather than a Map: a long-lived Map with an entry added and removed
-   * per request rehashes its table every few dozen requests, and with the Map the entries
-   * reached the old generation (measured: ~0.5 KiB promoted per call; with the dictionary,
-   * nothing more than a blind proxy). The likely chain: V8 links each replaced table to its
-   * successor, so one old table keeps every later one, and what they held, alive.
-   */
-  private readonly inFlight: Record<string, { backend: string; controller: AbortController }> = Object.create(null);
+  /** Requests in flight, so a client's cancel reaches the upstream that owns it. */
+  private readonly inFlight = new InFlightRequests();
 
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
@@ -96,15 +89,14 @@ export class SessionDispatcher {
       return onResult(toErrorResponse(message.id, err, ctx.logger));
     }
     if (reply.kind === 'result') return onResult({ jsonrpc: '2.0', id: message.id, result: reply.result });
-    const key = inFlightKey(ctx.sid, message.id);
-    this.inFlight[key] = { backend: reply.backend, controller };
+    this.inFlight.add(ctx.sid, message.id, { backend: reply.backend, controller });
     const audited = message.method === 'tools/call' && ctx.route.authorizer.auditing;
     const started = audited ? performance.now() : 0;
     let outcome: 'ok' | 'error' | 'cancelled' = 'error';
     try {
       await relay(audited ? { ...reply, messages: watchOutcome(reply.messages, message.id, (o) => (outcome = o)) } : reply, controller.signal);
     } finally {
-      delete this.inFlight[key];
+      this.inFlight.delete(ctx.sid, message.id);
       if (audited) {
         const name = String(message.params?.name ?? '');
         const request = ctx.authzRequest(message.method, reply.backend, { kind: 'tool', name, downstreamName: name }, message.params?.arguments ?? {});
@@ -119,7 +111,7 @@ export class SessionDispatcher {
         // Each upstream got its own at initialize.
         return;
       case 'notifications/cancelled': {
-        const flight = this.inFlight[inFlightKey(ctx.sid, message.params?.requestId as JsonRpcId)];
+        const flight = this.inFlight.get(ctx.sid, message.params?.requestId as JsonRpcId);
         if (!flight) return;
         await sendQuietly(ctx, flight.backend, message);
         flight.controller.abort();
@@ -238,7 +230,45 @@ async function sendQuietly(ctx: SessionContext, backend: string, message: JsonRp
   }
 }
 
-/** The session and the request id, with the id's type: 1 and "1" are different requests. */
-function inFlightKey(sid: string, id: JsonRpcId | undefined): string {
-  return `${sid}\u0000${typeof id}\u0000${String(id)}`;
+interface Flight {
+  readonly backend: string;
+  readonly controller: AbortController;
+}
+
+/**
+ * Requests in flight per session. Dictionary objects rather than Maps, and no key built per
+ * request, because both made garbage that outlived the request:
+ * - a long-lived Map with an entry added and removed per request rehashes every few dozen
+ *   requests, and its entries reached the old generation (measured: ~0.5 KiB promoted per
+ *   call; likely cause: V8 links each replaced table to its successor, so one old table keeps
+ *   every later one alive);
+ * - a property key concatenated per request is internalized, in the old generation, on
+ *   every request (~0.6 µs in a microbenchmark, ~1 µs per call in the gateway's profile).
+ * A session's id is the same string on every request (opened tokens are remembered), and
+ * numeric request ids, what clients send, are element indexes: nothing new is interned.
+ */
+class InFlightRequests {
+  private readonly sessions: Record<string, { count: number; readonly byId: Record<string | number, Flight> }> = Object.create(null);
+
+  add(sid: string, id: JsonRpcId, flight: Flight): void {
+    const session = (this.sessions[sid] ??= { count: 0, byId: Object.create(null) });
+    session.byId[idKey(id)] = flight;
+    session.count++;
+  }
+
+  get(sid: string, id: JsonRpcId | undefined): Flight | undefined {
+    return this.sessions[sid]?.byId[idKey(id)];
+  }
+
+  delete(sid: string, id: JsonRpcId): void {
+    const session = this.sessions[sid];
+    if (!session) return;
+    delete session.byId[idKey(id)];
+    if (--session.count === 0) delete this.sessions[sid];
+  }
+}
+
+/** 1 and "1" are different requests: string ids get a prefix no number's key starts with. */
+function idKey(id: JsonRpcId | undefined): string | number {
+  return typeof id === 'number' ? id : `s${String(id)}`;
 }
