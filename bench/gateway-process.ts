@@ -4,6 +4,8 @@
  * gateway-config.ts) that has a listener named "bench".
  *
  * Run: node bench/gateway-process.ts (--upstream http://127.0.0.1:PORT/mcp | --config JSON) [--log-level warn]
+ * With `--prime` it only loads its modules and exits: that fills Node's compile cache, as the
+ * launcher's first start does, so a gateway started next never loads the TypeScript stripper.
  * Prints `{"ready":true,"url":"http://127.0.0.1:PORT/mcp"}` on stdout once it listens, answers
  * CPU/memory probes over IPC, and stops cleanly on SIGTERM/SIGINT (so `--cpu-prof` can write
  * its profile on exit).
@@ -17,8 +19,9 @@ import { gatewayConfig, httpBackend, LISTENER } from './gateway-config.ts';
 import { announce, serveProcessStats } from './proc-stats.ts';
 
 const { values } = parseArgs({
-  options: { upstream: { type: 'string' }, config: { type: 'string' }, 'log-level': { type: 'string', default: 'silent' } },
+  options: { upstream: { type: 'string' }, config: { type: 'string' }, 'log-level': { type: 'string', default: 'silent' }, prime: { type: 'boolean', default: false } },
 });
+if (values.prime) process.exit(0);
 if (!values.upstream === !values.config) {
   process.stderr.write('usage: node bench/gateway-process.ts (--upstream URL | --config JSON) [--log-level warn]\n');
   process.exit(2);

@@ -23,16 +23,25 @@ describe('the gateway runtime flags', () => {
     expect(pkg.bin.switchboard).toBe('bin/switchboard.js');
   });
 
-  it('start the CLI through the launcher, which fills a compile cache in the temp directory', () => {
+  it('start the CLI through the launcher, whose process never strips TypeScript: a throwaway one fills the compile cache first', () => {
     const temp = mkdtempSync(join(tmpdir(), 'switchboard-launcher-'));
     try {
       const launcher = fileURLToPath(new URL('../../bin/switchboard.js', import.meta.url));
       // The launcher's shebang finds `node` on PATH, as npm scripts and npx arrange.
-      const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, TMPDIR: temp };
-      const run = spawnSync(launcher, ['--help'], { encoding: 'utf8', env });
-      expect(run.status).toBe(0);
-      expect(run.stdout).toMatch(/Usage: switchboard/);
-      expect(readdirSync(join(temp, 'node-compile-cache')).length).toBeGreaterThan(0);
+      const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, TMPDIR: temp, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' };
+      const first = spawnSync(launcher, ['--help'], { encoding: 'utf8', env });
+      expect(first.status).toBe(0);
+      expect(first.stdout).toMatch(/Usage: switchboard/);
+      // Node logs its compile cache on stderr: on an empty cache, the launcher's own process still found every module stripped.
+      expect(first.stderr).toMatch(/retrieving transpile cache for StrippedTypeScript \S+\/src\/cli\/main\.ts\.\.\.success/);
+      expect(first.stderr).not.toMatch(/no transpile cache for StrippedTypeScript/);
+      const cacheDir = join(temp, 'node-compile-cache');
+      const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+      expect(readdirSync(cacheDir)).toContain(`switchboard-${version}-primed`);
+      // Primed once per release: the next start goes straight to the CLI, and still finds everything.
+      const second = spawnSync(launcher, ['--help'], { encoding: 'utf8', env });
+      expect(second.status).toBe(0);
+      expect(second.stderr).not.toMatch(/no transpile cache for StrippedTypeScript/);
     } finally {
       rmSync(temp, { recursive: true, force: true });
     }
