@@ -1,10 +1,12 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=8
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=8 --no-parallel-scavenge
 // Runs the TypeScript sources directly (Node 22.18+ strips types); see README "Runtime".
 // The first line is the gateway's runtime (read by src/cli/node-flags.ts): a young generation
 // of 2 × 8 MiB instead of V8's default of up to 2 × 64 MiB, which under load halves peak
-// memory at no cost in throughput; and two malloc arenas instead of up to eight per core, so
-// the memory V8's compiler threads free goes back to one place (about 7 MiB less peak memory
-// under load, bench/LOG.md).
+// memory at no cost in throughput; scavenges of that young generation on the main thread
+// alone (a few hundred KiB survive each one: helper threads cost more in waiting for a core
+// than they save, a quarter of the scavenge time on 2 cores); and two malloc arenas instead
+// of up to eight per core, so the memory V8's compiler threads free goes back to one place
+// (about 7 MiB less peak memory under load). bench/LOG.md has the measurements.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import module from 'node:module';
