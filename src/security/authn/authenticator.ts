@@ -6,9 +6,8 @@ import type { Identity } from '../identity.ts';
 import { anonymous } from '../identity.ts';
 import { matchApiKey } from './api-keys.ts';
 import { AuthError } from './errors.ts';
-import { JwtVerifier, type VerifiedJwt } from './jwt.ts';
+import { JwtVerifier } from './jwt.ts';
 
-const MAX_REMEMBERED_TOKENS = 10_000;
 import { spiffeIdOf } from './spiffe.ts';
 
 /** Fetches a JSON document through the gateway's SSRF guard. */
@@ -26,7 +25,6 @@ export class Authenticator {
   private readonly oauth: OAuthIR | undefined;
   private readonly jwt: JwtVerifier | undefined;
   private readonly challenge: string;
-  private verified = new Map<string, { readonly jwt: VerifiedJwt; readonly expiresAt: number }>();
 
   constructor(ir: AuthenticationIR, oauth: OAuthIR | undefined, fetchJson: OutboundFetch) {
     this.ir = ir;
@@ -53,7 +51,7 @@ export class Authenticator {
       if (this.jwt && authorization !== undefined) {
         const token = BEARER.exec(authorization)?.[1];
         if (!token) throw new AuthError('invalid_request', 'malformed Authorization header: expected "Bearer <token>"');
-        const verified = await this.verify(token);
+        const verified = await this.jwt.verify(token);
         methods.push('jwt');
         identity = { ...identity, subject: verified.subject, issuer: verified.issuer, claims: verified.claims, scopes: verified.scopes, bearer: token };
       }
@@ -96,16 +94,6 @@ export class Authenticator {
    * Bounded; when full it starts over. (Keys are not re-fetched for a remembered token,
    * exactly as a token verified a moment ago stays valid until its exp.)
    */
-  private async verify(token: string): Promise<VerifiedJwt> {
-    const known = this.verified.get(token);
-    if (known && Date.now() < known.expiresAt) return known.jwt;
-    const jwt = await this.jwt!.verify(token);
-    const exp = typeof jwt.claims.exp === 'number' ? jwt.claims.exp * 1000 : 0;
-    if (this.verified.size >= MAX_REMEMBERED_TOKENS) this.verified = new Map();
-    this.verified.set(token, { jwt, expiresAt: exp });
-    return jwt;
-  }
-
   /** 401 (or 403 for scope, 400 for a malformed request) with the challenge MCP clients follow to get a token. */
   private refuse(err: AuthError | undefined): HttpError {
     if (!err) return new HttpError(401, 'authentication required', { 'www-authenticate': this.challenge });

@@ -317,6 +317,40 @@ describe('JwtVerifier.verify', () => {
   });
 });
 
+describe('remembered verifications', () => {
+  it('a token differing only before its signature gets nothing from a remembered one', async () => {
+    const verifier = inlineVerifier([rsa.jwk]);
+    const token = await sign();
+    await verifier.verify(token);
+    const [header, , signature] = token.split('.');
+    await expectRefused(verifier, `${header}.${b64({ ...claims(), sub: 'admin' })}.${signature}`, 'invalid signature');
+    expect((await verifier.verify(token)).subject).toBe('alice');
+  });
+
+  it('a remembered token expires on time', async () => {
+    const verifier = inlineVerifier([rsa.jwk], { clockToleranceSec: 0 });
+    const token = await sign({ exp: now() + 1 });
+    await verifier.verify(token);
+    await new Promise((r) => setTimeout(r, 2_100));
+    await expectRefused(verifier, token, 'token expired');
+  });
+
+  it('a remembered token is checked against the key set of the moment: a rotated-away key, or keys that cannot be refetched, refuse it', async () => {
+    const keys = [rsa.jwk];
+    let up = true;
+    const server = await serve((_req, res) => (up ? json(res, { keys }) : json(res, {}, 503)));
+    const verifier = new JwtVerifier([issuer({ jwksUrl: server.url })], { jwksCacheMs: 0, jwksRefreshMinIntervalMs: 0 });
+    const token = await sign();
+    await verifier.verify(token);
+    keys.splice(0, 1, ec.jwk);
+    await expectRefused(verifier, token, 'no matching key');
+    keys.splice(0, 1, rsa.jwk);
+    await verifier.verify(token);
+    up = false;
+    await expectRefused(verifier, token, 'signing keys unavailable');
+  });
+});
+
 describe('JWKS from a URL', () => {
   it('caches the key set for jwksCacheMs', async () => {
     const cached = await remoteVerifier();

@@ -1,6 +1,7 @@
 import type * as Jose from 'jose';
 import type { CryptoKey, JWK, JWTPayload } from 'jose';
 import { lazyModule } from '../../util/lazy-module.ts';
+import { TokenCache } from '../../util/token-cache.ts';
 import { AuthError } from './errors.ts';
 
 const jose = lazyModule<typeof Jose>('jose');
@@ -64,6 +65,13 @@ interface KeySet {
   keysFor(kid: string | undefined): Promise<readonly JWK[]>;
 }
 
+/** A token verified before: with which key, and until when (its exp, in seconds). */
+interface Remembered {
+  readonly jwk: JWK;
+  readonly exp: number;
+  readonly result: VerifiedJwt;
+}
+
 interface Issuer {
   readonly issuer: string;
   readonly audiences: string[];
@@ -76,6 +84,13 @@ export class JwtVerifier {
   readonly #issuers = new Map<string, Issuer>();
   /** Importing a key costs more than verifying with it; keyed by the JWK object so a refetched set starts afresh. */
   readonly #imported = new WeakMap<JWK, Map<string, Promise<CryptoKey | Uint8Array>>>();
+  /**
+   * Tokens verified before, found by their signature: a signature checked once stays good for
+   * the same token and key, so a repeat skips the verification. What can change is checked
+   * on every use: the clock (exp), and the key set, which fails closed past its lifetime and
+   * drops rotated keys (a refetched set is new objects).
+   */
+  readonly #remembered = new TokenCache<Remembered>((token) => token.slice(token.lastIndexOf('.') + 1));
 
   constructor(issuers: JwtIssuerOptions[], options: JwtVerifierOptions = {}) {
     const maxBytes = options.maxJwksBytes ?? 1024 * 1024;
@@ -115,7 +130,11 @@ export class JwtVerifier {
     if (!issuer.algorithms.includes(alg)) throw refused('algorithm not allowed');
 
     // Only kid and alg steer key selection; jku, x5u, jwk and x5c are never read.
-    const candidates = (await issuer.keys.keysFor(kid)).filter((jwk) => keyFits(jwk, alg));
+    const keys = await issuer.keys.keysFor(kid);
+    const known = this.#remembered.get(token);
+    // jose's rule: expired once exp <= now - tolerance. An expired one is verified afresh, to be refused with the precise reason.
+    if (known && keys.includes(known.jwk) && known.exp > Math.floor(Date.now() / 1000) - issuer.clockToleranceSec) return known.result;
+    const candidates = keys.filter((jwk) => keyFits(jwk, alg));
     for (const jwk of candidates) {
       const key = await this.#import(jwk, alg).catch(() => undefined);
       if (!key) continue;
@@ -133,7 +152,9 @@ export class JwtVerifier {
         if ((error as { code?: unknown }).code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') continue;
         throw refused(reasonFor(error));
       }
-      return verified(issuer, claims);
+      const result = verified(issuer, claims);
+      this.#remembered.set(token, { jwk, exp: claims.exp as number, result });
+      return result;
     }
     throw refused(candidates.length > 0 ? 'invalid signature' : 'no matching key');
   }
