@@ -150,7 +150,8 @@ function compileBackend(b: BackendConfig, authorization: AuthorizationIR | undef
       guard: compileGuard(b.guard),
     };
   }
-  return { name: b.name, transport: b.transport, url: new URL(b.url), headers: b.headers ?? {}, passthrough: b.passthrough, timeoutMs: b.timeout, authorization, guard: compileGuard(b.guard) };
+  const url = new URL(b.url);
+  return { name: b.name, transport: b.transport, url, origin: url.origin, path: url.pathname + url.search, headers: b.headers ?? {}, passthrough: b.passthrough, timeoutMs: b.timeout, authorization, guard: compileGuard(b.guard) };
 }
 
 function compileGuard(g: BackendConfig['guard']): GuardIR {

@@ -24,6 +24,9 @@ export interface RemoteBackendIR {
   readonly name: string;
   readonly transport: 'streamable-http' | 'sse';
   readonly url: URL;
+  /** `url`'s origin and its path with the query, worked out once: every upstream request needs them. */
+  readonly origin: string;
+  readonly path: string;
   /** Static headers sent on every upstream request (the backend's own credentials). */
   readonly headers: Readonly<Record<string, string>>;
   /** Forward the client's bearer token (explicitly configured; the MCP spec forbids it by default). */

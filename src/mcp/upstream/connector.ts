@@ -50,7 +50,7 @@ export class UpstreamConnector {
   async open(backend: BackendIR, sid: string, client: ClientInit, callerHeaders?: Record<string, string>): Promise<OpenedUpstream> {
     const request = this.initializeRequest(client);
     if (backend.transport === 'streamable-http') {
-      const pool = this.pools.get(backend.url);
+      const pool = this.pools.get(backend.origin);
       const { sessionId, response } = await StreamableHttpSession.initialize(backend, pool, request, this.maxMessageBytes, callerHeaders);
       const result = resultOf(backend.name, response);
       const protocolVersion = String(result.protocolVersion ?? client.protocolVersion);
@@ -130,7 +130,7 @@ export class UpstreamConnector {
     if (backend.transport === 'streamable-http') {
       return new StreamableHttpSession({
         backend,
-        pool: this.pools.get(backend.url),
+        pool: this.pools.get(backend.origin),
         sessionId: ref.id,
         protocolVersion: ref.protocolVersion,
         maxMessageBytes: this.maxMessageBytes,
@@ -152,7 +152,7 @@ export class UpstreamConnector {
 
   private async connectChannel(backend: BackendIR, callerHeaders?: Record<string, string>): Promise<ChannelSessionChannel> {
     if (backend.transport === 'stdio') return StdioChannel.spawn(backend, this.maxMessageBytes, this.logger);
-    return LegacySseChannel.connect(backend, this.pools.get(backend.url), this.maxMessageBytes, callerHeaders);
+    return LegacySseChannel.connect(backend, this.pools.get(backend.origin), this.maxMessageBytes, callerHeaders);
   }
 
   private initializeRequest(client: ClientInit): JsonRpcRequest {

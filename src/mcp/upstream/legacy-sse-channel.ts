@@ -59,12 +59,11 @@ export class LegacySseChannel implements MessageChannel {
   }
 
   private async open(): Promise<void> {
-    const url = this.backend.url;
     let res: Dispatcher.ResponseData;
     try {
       res = await this.pool.request({
         method: 'GET',
-        path: url.pathname + url.search,
+        path: this.backend.path,
         headers: { ...this.headers, accept: 'text/event-stream' },
         signal: this.abort.signal,
         headersTimeout: this.backend.timeoutMs,
@@ -101,7 +100,7 @@ export class LegacySseChannel implements MessageChannel {
   /** The endpoint must stay on the backend's own origin: a server cannot send our POSTs elsewhere. */
   private resolveEndpoint(data: string): string {
     const target = new URL(data.trim(), this.backend.url);
-    if (target.origin !== this.backend.url.origin) {
+    if (target.origin !== this.backend.origin) {
       throw new UpstreamError(this.backend.name, 'protocol', `endpoint ${target.origin} is not on the backend's origin`);
     }
     return target.pathname + target.search;

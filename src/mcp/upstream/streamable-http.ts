@@ -35,7 +35,7 @@ export class StreamableHttpSession implements UpstreamSession {
   constructor(init: HttpSessionInit) {
     this.init = init;
     this.backend = init.backend.name;
-    this.path = pathOf(init.backend);
+    this.path = init.backend.path;
     const headers: Record<string, string> = { ...init.backend.headers, ...init.callerHeaders, 'mcp-protocol-version': init.protocolVersion };
     if (init.sessionId) headers['mcp-session-id'] = init.sessionId;
     headers['content-type'] = 'application/json';
@@ -181,18 +181,6 @@ export class StreamableHttpSession implements UpstreamSession {
     }
     return new UpstreamError(this.backend, 'unavailable', `HTTP ${res.status}${text ? `: ${text}` : ''}`);
   }
-}
-
-const PATHS = new WeakMap<RemoteBackendIR, string>();
-
-/** The backend URL's path and query, worked out once per compiled backend. */
-function pathOf(backend: RemoteBackendIR): string {
-  let path = PATHS.get(backend);
-  if (path === undefined) {
-    path = backend.url.pathname + backend.url.search;
-    PATHS.set(backend, path);
-  }
-  return path;
 }
 
 function isResponseTo(message: JsonRpcMessage, id: unknown): boolean {
