@@ -6,7 +6,9 @@ import type { SessionStore } from '../state/session-store.ts';
 import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
 import type { RouteRuntime } from './route-runtime.ts';
 import type { SessionState, UpstreamSessionRef } from './session-token.ts';
-import type { UpstreamConnector } from './upstream/connector.ts';
+import type { ClientInit, UpstreamConnector } from './upstream/connector.ts';
+import type { BackendIR } from '../ir/types.ts';
+import { andThen, type MaybePromise } from '../util/maybe-promise.ts';
 import type { JsonRpcRequest } from '../jsonrpc/message.ts';
 import { isSafeToRetry } from './recovery.ts';
 import { RecoverableReply } from './upstream/replies.ts';
@@ -26,7 +28,7 @@ export class SessionContext {
   private readonly connector: UpstreamConnector;
   private readonly store: SessionStore;
   private readonly overrides: Record<string, UpstreamSessionRef> | undefined;
-  private readonly resumed = new Map<string, Promise<UpstreamSession>>();
+  private readonly resumed = new Map<string, MaybePromise<UpstreamSession>>();
   private readonly ttlMs: number;
   /** A stateless request's context: its upstream sessions are opened for it and ended after it. */
   readonly ephemeral: boolean;
@@ -87,7 +89,7 @@ export class SessionContext {
     return out;
   }
 
-  upstream(backend: string): Promise<UpstreamSession> {
+  upstream(backend: string): MaybePromise<UpstreamSession> {
     let session = this.resumed.get(backend);
     if (!session) {
       session = this.resolve(backend);
@@ -110,7 +112,7 @@ export class SessionContext {
    * with an error saying so: never a success for work that was not done.
    */
   exchange(backend: string, request: JsonRpcRequest, signal?: AbortSignal, headers?: Record<string, string>): AsyncIterableIterator<Inbound> {
-    const open = (): Promise<AsyncIterator<Inbound>> => this.upstream(backend).then((session) => session.request(request, signal, headers));
+    const open = (): MaybePromise<AsyncIterator<Inbound>> => andThen(this.upstream(backend), (session) => session.request(request, signal, headers));
     return new RecoverableReply(open, async (err) => {
       if (!(err instanceof UpstreamError) || err.kind !== 'expired') throw err;
       const fresh = await this.reopen(backend);
@@ -135,14 +137,18 @@ export class SessionContext {
     return opened.session;
   }
 
-  private async resolve(backend: string): Promise<UpstreamSession> {
+  private resolve(backend: string): MaybePromise<UpstreamSession> {
     const ir = this.route.backends.get(backend);
-    if (!ir) throw new JsonRpcError(ErrorCode.InvalidParams, `backend "${backend}" is not part of this route`);
+    if (!ir) return Promise.reject(new JsonRpcError(ErrorCode.InvalidParams, `backend "${backend}" is not part of this route`));
     const client = { protocolVersion: this.state.protocolVersion, ...this.state.client };
     const ref = this.ref(backend);
     const headers = upstreamHeaders(ir, this.caller.identity);
-    if (ref) return this.connector.resume(ir, this.sid, ref, client, headers);
-    // The backend was unreachable when the session began (or was added by a reload): open it now.
+    return ref ? this.connector.resume(ir, this.sid, ref, client, headers) : this.openLate(ir, client, headers);
+  }
+
+  /** The backend was unreachable when the session began (or was added by a reload): its session is opened now. */
+  private async openLate(ir: BackendIR, client: ClientInit, headers: Record<string, string> | undefined): Promise<UpstreamSession> {
+    const backend = ir.name;
     const opened = await this.connector.open(ir, this.sid, client, headers);
     if (this.ephemeral) return opened.session;
     await this.store.setUpstream(this.sid, backend, opened.ref, this.ttlMs);

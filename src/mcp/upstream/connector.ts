@@ -1,6 +1,7 @@
 import type { BackendIR, StdioBackendIR } from '../../ir/types.ts';
 import type { JsonRpcRequest } from '../../jsonrpc/message.ts';
 import type { Logger } from '../../telemetry/logger.ts';
+import type { MaybePromise } from '../../util/maybe-promise.ts';
 import { FEATURES, GATEWAY_INFO, LATEST_PROTOCOL_VERSION } from '../protocol.ts';
 import type { UpstreamSessionRef } from '../session-token.ts';
 import { ChannelRegistry } from './channel-registry.ts';
@@ -125,8 +126,12 @@ export class UpstreamConnector {
     return starting;
   }
 
-  /** The upstream session a token refers to, reopened in this process when it has none. */
-  async resume(backend: BackendIR, sid: string, ref: UpstreamSessionRef, client: ClientInit, callerHeaders?: Record<string, string>): Promise<UpstreamSession> {
+  /**
+   * The upstream session a token refers to, reopened in this process when it has none. A
+   * streamable-HTTP session is at hand at once: every forwarded call resumes one, and
+   * nothing in it waits.
+   */
+  resume(backend: BackendIR, sid: string, ref: UpstreamSessionRef, client: ClientInit, callerHeaders?: Record<string, string>): MaybePromise<UpstreamSession> {
     if (backend.transport === 'streamable-http') {
       return new StreamableHttpSession({
         backend,
@@ -137,6 +142,10 @@ export class UpstreamConnector {
         callerHeaders,
       });
     }
+    return this.resumeChannel(backend, sid, client, callerHeaders);
+  }
+
+  private async resumeChannel(backend: Exclude<BackendIR, { transport: 'streamable-http' }>, sid: string, client: ClientInit, callerHeaders?: Record<string, string>): Promise<UpstreamSession> {
     if (backend.transport === 'stdio' && backend.scope === 'shared') return new SharedSessionView(await this.sharedSession(backend));
     const live = this.channels.get(sid, backend.name);
     if (live) return live;

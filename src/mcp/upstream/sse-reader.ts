@@ -1,6 +1,4 @@
 import { createParser, type EventSourceParser } from 'eventsource-parser';
-import { parseMessage } from '../../jsonrpc/parse.ts';
-import type { Inbound } from './types.ts';
 
 export interface SseEvent {
   readonly event: string | undefined;
@@ -95,11 +93,4 @@ export class SseReader<T> implements AsyncIterableIterator<T> {
 
 export function readSseEvents(body: AsyncIterable<Uint8Array>, maxEventBytes: number): SseReader<SseEvent> {
   return new SseReader(body, maxEventBytes, (e) => e);
-}
-
-/** JSON-RPC messages carried in "message" events (or events with no type); others are skipped. */
-export function readSseMessages(body: AsyncIterable<Uint8Array>, maxEventBytes: number): SseReader<Inbound & { eventId: string | undefined }> {
-  return new SseReader(body, maxEventBytes, (e) =>
-    (e.event !== undefined && e.event !== 'message') || e.data.length === 0 ? undefined : { message: parseMessage(e.data), raw: e.data, eventId: e.id },
-  );
 }

@@ -1,10 +1,7 @@
 import type { Dispatcher, Pool } from 'undici';
-import { parseMessage } from '../../jsonrpc/parse.ts';
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../jsonrpc/message.ts';
 import type { RemoteBackendIR } from '../../ir/types.ts';
-import { dispatch, DispatchTimeout, type UpstreamResponse } from './dispatch.ts';
-import { LazyReply, ReadyReply } from './replies.ts';
-import { readSseMessages } from './sse-reader.ts';
+import { HttpReply } from './http-reply.ts';
 import { UpstreamError, type Inbound, type UpstreamSession } from './types.ts';
 
 const ACCEPT_BOTH = 'application/json, text/event-stream';
@@ -54,47 +51,21 @@ export class StreamableHttpSession implements UpstreamSession {
   }
 
   request(request: JsonRpcRequest, signal?: AbortSignal, headers?: Record<string, string>): AsyncIterableIterator<Inbound> {
-    return new LazyReply(
-      () => this.post(request, signal, headers).then((res) => this.replies(res)),
-      (err) => {
-        const failure = this.asUpstreamError(err);
-        // The upstream may still be working on it: tell it to stop.
-        if (failure.kind === 'timeout') {
-          this.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: request.id, reason: 'timeout' } }).catch(() => {});
-        }
-        return failure;
-      },
-    );
+    // The upstream may still be working on it when the timeout strikes: tell it to stop.
+    const cancel = (): void => {
+      this.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: request.id, reason: 'timeout' } }).catch(() => {});
+    };
+    return this.post(request, signal, headers, cancel);
   }
 
   async send(message: JsonRpcNotification | JsonRpcResponse): Promise<void> {
-    const res = await this.post(message);
-    if (res.status === 202 || res.status === 200) {
-      await res.body.return?.();
-      return;
-    }
-    throw await this.failure(res);
+    const reply = this.post(message);
+    await reply.opened();
+    await reply.return();
   }
 
-  async *listen(signal: AbortSignal): AsyncIterableIterator<Inbound> {
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await this.init.pool.request({
-        method: 'GET',
-        path: this.path,
-        headers: { ...this.baseHeaders, accept: 'text/event-stream' },
-        signal,
-        bodyTimeout: 0,
-      });
-    } catch (err) {
-      throw new UpstreamError(this.backend, 'unavailable', (err as Error).message, { cause: err });
-    }
-    if (res.statusCode === 405) {
-      await res.body.dump();
-      return;
-    }
-    if (res.statusCode !== 200) throw await this.failure({ status: res.statusCode, headers: res.headers, body: res.body[Symbol.asyncIterator]() });
-    for await (const m of readSseMessages(res.body, this.init.maxMessageBytes)) yield m;
+  listen(signal: AbortSignal): AsyncIterableIterator<Inbound> {
+    return this.exchange({ method: 'GET', path: this.path, headers: { ...this.baseHeaders, accept: 'text/event-stream' } }, 405, signal, undefined, true);
   }
 
   async end(): Promise<void> {
@@ -116,84 +87,34 @@ export class StreamableHttpSession implements UpstreamSession {
     callerHeaders?: Record<string, string>,
   ): Promise<{ sessionId: string | null; response: Inbound }> {
     const bare = new StreamableHttpSession({ backend, pool, sessionId: null, protocolVersion: String(request.params?.protocolVersion ?? ''), maxMessageBytes, callerHeaders });
-    const res = await bare.post(request);
-    const header = res.headers['mcp-session-id'];
-    const sessionId = typeof header === 'string' ? header : null;
-    if (sessionId !== null && !VALID_SESSION_ID.test(sessionId)) {
-      await res.body.return?.();
-      throw new UpstreamError(backend.name, 'protocol', 'session id is not 1 to 1024 visible ASCII characters');
-    }
+    const reply = bare.post(request);
     try {
-      for await (const inbound of await bare.replies(res)) {
+      await reply.opened();
+      const header = reply.headers['mcp-session-id'];
+      const sessionId = typeof header === 'string' ? header : null;
+      if (sessionId !== null && !VALID_SESSION_ID.test(sessionId)) {
+        throw new UpstreamError(backend.name, 'protocol', 'session id is not 1 to 1024 visible ASCII characters');
+      }
+      for await (const inbound of reply) {
         if (isResponseTo(inbound.message, request.id)) return { sessionId, response: inbound };
       }
-    } catch (err) {
-      throw bare.asUpstreamError(err);
+    } finally {
+      await reply.return();
     }
     throw new UpstreamError(backend.name, 'protocol', 'no response to initialize');
   }
 
-  private async post(message: JsonRpcMessage, signal?: AbortSignal, extraHeaders?: Record<string, string>): Promise<UpstreamResponse> {
-    try {
-      return await dispatch(
-        this.init.pool,
-        { method: 'POST', path: this.path, headers: extraHeaders ? { ...extraHeaders, ...this.postHeaders } : this.postHeaders, body: JSON.stringify(message) },
-        this.init.backend.timeoutMs,
-        signal,
-      );
-    } catch (err) {
-      throw new UpstreamError(this.backend, err instanceof DispatchTimeout ? 'timeout' : 'unavailable', (err as Error).message, { cause: err });
-    }
+  private post(message: JsonRpcMessage, signal?: AbortSignal, extraHeaders?: Record<string, string>, onTimeout?: () => void): HttpReply {
+    const headers = extraHeaders ? { ...extraHeaders, ...this.postHeaders } : this.postHeaders;
+    return this.exchange({ method: 'POST', path: this.path, headers, body: JSON.stringify(message) }, 202, signal, onTimeout);
   }
 
-  /** The messages of a reply: an SSE stream read as it arrives, or one JSON body. */
-  private async replies(res: UpstreamResponse): Promise<AsyncIterableIterator<Inbound>> {
-    if (res.status === 202) {
-      await res.body.return?.();
-      return new ReadyReply([]);
-    }
-    if (res.status !== 200) throw await this.failure(res);
-    const type = String(res.headers['content-type'] ?? '');
-    if (type.startsWith('text/event-stream')) return readSseMessages(res.body, this.init.maxMessageBytes);
-    if (type.startsWith('application/json')) {
-      try {
-        const raw = await readBounded(res.body, this.init.maxMessageBytes);
-        return new ReadyReply([{ message: parseMessage(raw), raw }]);
-      } catch (err) {
-        await res.body.return?.();
-        throw err;
-      }
-    }
-    await res.body.return?.();
-    throw new UpstreamError(this.backend, 'protocol', `unexpected content-type "${type}"`);
-  }
-
-  /** What reading a reply failed with, as the upstream's failure. */
-  private asUpstreamError(err: unknown): UpstreamError {
-    if (err instanceof UpstreamError) return err;
-    return new UpstreamError(this.backend, err instanceof DispatchTimeout ? 'timeout' : 'protocol', (err as Error).message, { cause: err });
-  }
-
-  private async failure(res: UpstreamResponse): Promise<UpstreamError> {
-    const text = (await readBounded(res.body, 4096).catch(() => '')).slice(0, 300);
-    if ((res.status === 404 || res.status === 400) && this.init.sessionId) {
-      return new UpstreamError(this.backend, 'expired', `HTTP ${res.status} for session`);
-    }
-    return new UpstreamError(this.backend, 'unavailable', `HTTP ${res.status}${text ? `: ${text}` : ''}`);
+  private exchange(request: Dispatcher.DispatchOptions, emptyStatus: number, signal?: AbortSignal, onTimeout?: () => void, idleBody = false): HttpReply {
+    const { backend, maxMessageBytes, sessionId } = this.init;
+    return new HttpReply(this.init.pool, request, { backend: this.backend, timeoutMs: backend.timeoutMs, idleBody, maxMessageBytes, emptyStatus, inSession: sessionId !== null, signal, onTimeout });
   }
 }
 
 function isResponseTo(message: JsonRpcMessage, id: unknown): boolean {
   return !('method' in message) && message.id === id;
-}
-
-async function readBounded(body: AsyncIterable<Buffer | Uint8Array>, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) throw new Error(`response body larger than ${limit} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

@@ -1,0 +1,315 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { parseMessage } from '../../jsonrpc/parse.ts';
+import { SseDecoder, type SseEvent } from './sse-reader.ts';
+import { UpstreamError, type Inbound } from './types.ts';
+
+/** What may still follow a reply we stopped reading, before the connection is given up instead. */
+const MAX_DISCARD_BYTES = 64 * 1024;
+/** Messages held for a slow reader before the socket is paused. */
+const HIGH_WATER_MESSAGES = 16;
+/** How much of a failed response's body is kept to explain the failure. */
+const FAILURE_TEXT_BYTES = 4096;
+
+const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
+
+export interface HttpReplyOptions {
+  readonly backend: string;
+  /** How long the response's headers may take, and then each chunk of its body; 0: no limit. */
+  readonly timeoutMs: number;
+  /** The body is a stream that may idle as long as it likes (a GET stream): the timeout covers the headers only. */
+  readonly idleBody?: boolean;
+  readonly maxMessageBytes: number;
+  /** The status that means "no messages": 202 for a POST, 405 for a GET stream the upstream does not offer. */
+  readonly emptyStatus: number;
+  /** The request named an upstream session: a 404 or 400 then says that session is gone. */
+  readonly inSession: boolean;
+  /** The caller's: aborting it aborts the exchange. */
+  readonly signal?: AbortSignal | undefined;
+  /** The timeout struck while someone still waited for the reply (e.g. to tell the upstream to stop). */
+  readonly onTimeout?: (() => void) | undefined;
+}
+
+type Mode =
+  /** No response yet. */
+  | 'waiting'
+  | 'sse'
+  | 'json'
+  /** A status other than 200: the body is the failure's explanation. */
+  | 'failure-text'
+  /** Nobody wants the rest of the body: it is counted and dropped. */
+  | 'discarding';
+
+interface Waiter<T> {
+  resolve(value: T): void;
+  reject(reason: unknown): void;
+}
+
+/**
+ * One HTTP exchange with an MCP upstream, and the JSON-RPC messages of its reply. The
+ * object is undici's dispatch handler itself: the reply is decoded in undici's callbacks as
+ * its bytes arrive (an SSE stream event by event, a JSON body once whole, the empty status
+ * as no messages, any other status as the upstream's failure) and handed to the reader
+ * through next(). Every forwarded request goes through one of these, so there is nothing
+ * between the socket and the reader: no stream, no chunk queue, no iterator layers.
+ *
+ * A reader may stop early (the response it waited for arrived): the rest is then read and
+ * discarded, up to a bound, so the keep-alive connection goes back to the pool instead of
+ * being destroyed.
+ *
+ * The timeout is a native timer of the exchange's own, re-armed on every chunk and cleared
+ * when it ends (undici's own timeouts are off): undici's timers outlive their requests by up
+ * to a second, long enough to be promoted to the old generation on every call. For the same
+ * reason the listener on the caller's signal goes when the exchange ends: it holds undici's
+ * controller and with it the response's raw headers, and the signal outlives the exchange.
+ */
+export class HttpReply implements AsyncIterableIterator<Inbound>, Dispatcher.DispatchHandler {
+  status = 0;
+  headers: IncomingHttpHeaders = {};
+  private readonly options: HttpReplyOptions;
+  private controller: Dispatcher.DispatchController | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private onAbort: (() => void) | undefined;
+  private mode: Mode = 'waiting';
+  private decoder: SseDecoder | undefined;
+  /** A JSON body or a failure's text, as it arrives. */
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  private readonly queue: Inbound[] = [];
+  private waiter: Waiter<IteratorResult<Inbound>> | undefined;
+  private openWaiter: Waiter<void> | undefined;
+  /** No message will be added to the queue any more. */
+  private finished = false;
+  private failure: UpstreamError | undefined;
+  /** The reader called return(). */
+  private stopped = false;
+  /** The exchange has ended, one way or another. */
+  private over = false;
+
+  constructor(dispatcher: Dispatcher, request: Dispatcher.DispatchOptions, options: HttpReplyOptions) {
+    this.options = options;
+    dispatcher.dispatch({ ...request, headersTimeout: 0, bodyTimeout: 0 }, this);
+  }
+
+  /** Resolves once the reply is known to carry messages (or none); rejects with the upstream's failure. */
+  opened(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.mode !== 'waiting' && this.mode !== 'failure-text') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.openWaiter = { resolve, reject };
+    });
+  }
+
+  next(): Promise<IteratorResult<Inbound>> {
+    if (this.queue.length > 0) {
+      const value = this.queue.shift()!;
+      if (this.queue.length === 0 && this.controller?.paused) this.controller.resume();
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.finished || this.stopped) return Promise.resolve(DONE);
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  return(): Promise<IteratorResult<Inbound>> {
+    this.stopped = true;
+    this.queue.length = 0;
+    if (this.over) return Promise.resolve(DONE);
+    // A stream that may never end is not worth draining.
+    if (this.options.idleBody) this.controller?.abort(new Error('the reader stopped'));
+    else if (this.mode !== 'waiting') this.mode = 'discarding';
+    if (this.controller?.paused) this.controller.resume();
+    return Promise.resolve(DONE);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Inbound> {
+    return this;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    const { timeoutMs, signal } = this.options;
+    if (timeoutMs > 0) this.timer = setTimeout(() => this.timedOut(), timeoutMs);
+    if (!signal) return;
+    if (signal.aborted) return controller.abort(abortReason(signal));
+    this.onAbort = aborter(controller, signal);
+    signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+    this.status = status;
+    this.headers = headers;
+    if (this.options.idleBody) clearTimeout(this.timer);
+    else this.timer?.refresh();
+    if (this.stopped) {
+      this.mode = 'discarding';
+      return;
+    }
+    if (status === this.options.emptyStatus) {
+      this.mode = 'discarding';
+      this.end();
+    } else if (status !== 200) {
+      this.mode = 'failure-text';
+      return;
+    } else {
+      const type = String(headers['content-type'] ?? '');
+      if (type.startsWith('text/event-stream')) {
+        this.mode = 'sse';
+        this.decoder = new SseDecoder(this.options.maxMessageBytes, (e) => this.event(e));
+      } else if (type.startsWith('application/json')) {
+        this.mode = 'json';
+      } else {
+        this.mode = 'discarding';
+        return this.fail(this.error('protocol', `unexpected content-type "${type}"`));
+      }
+    }
+    const opened = this.openWaiter;
+    this.openWaiter = undefined;
+    opened?.resolve();
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.options.idleBody) this.timer?.refresh();
+    switch (this.mode) {
+      case 'sse':
+        try {
+          this.decoder!.feed(chunk);
+        } catch (err) {
+          this.giveUp(controller, this.error('protocol', (err as Error).message, err));
+        }
+        return;
+      case 'json':
+        if (this.bytes + chunk.length > this.options.maxMessageBytes) {
+          return this.giveUp(controller, this.error('protocol', `response body larger than ${this.options.maxMessageBytes} bytes`));
+        }
+        this.keep(chunk);
+        return;
+      case 'failure-text':
+        if (this.bytes < FAILURE_TEXT_BYTES) this.keep(chunk);
+        return;
+      default:
+        this.bytes += chunk.length;
+        if (this.bytes > MAX_DISCARD_BYTES) controller.abort(new Error('upstream kept sending after its response'));
+    }
+  }
+
+  onResponseEnd(): void {
+    this.release();
+    try {
+      if (this.mode === 'sse') this.decoder!.end();
+      else if (this.mode === 'json') {
+        const raw = this.text();
+        this.deliver({ message: parseMessage(raw), raw });
+      } else if (this.mode === 'failure-text') return this.fail(this.statusFailure());
+    } catch (err) {
+      return this.fail(this.error('protocol', (err as Error).message, err));
+    }
+    this.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.release();
+    if (error instanceof UpstreamError) return this.fail(error);
+    switch (this.mode) {
+      case 'waiting':
+        return this.fail(this.error('unavailable', error.message, error));
+      case 'failure-text':
+        return this.fail(this.statusFailure());
+      default:
+        return this.fail(this.error('protocol', error.message, error));
+    }
+  }
+
+  private event(e: SseEvent): void {
+    if ((e.event !== undefined && e.event !== 'message') || e.data.length === 0 || this.stopped) return;
+    this.deliver({ message: parseMessage(e.data), raw: e.data });
+  }
+
+  private deliver(inbound: Inbound): void {
+    const waiter = this.waiter;
+    if (waiter) {
+      this.waiter = undefined;
+      return waiter.resolve({ value: inbound, done: false });
+    }
+    this.queue.push(inbound);
+    if (this.queue.length >= HIGH_WATER_MESSAGES) this.controller?.pause();
+  }
+
+  /** No more messages: a waiting reader learns that the reply is over. */
+  private end(): void {
+    this.finished = true;
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.resolve(DONE);
+  }
+
+  /** Messages already decoded are still read; then the failure. */
+  private fail(failure: UpstreamError): void {
+    if (this.failure || this.finished) return;
+    this.failure = failure;
+    const opened = this.openWaiter;
+    this.openWaiter = undefined;
+    opened?.reject(failure);
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.reject(failure);
+  }
+
+  private giveUp(controller: Dispatcher.DispatchController, failure: UpstreamError): void {
+    this.fail(failure);
+    this.mode = 'discarding';
+    controller.abort(failure);
+  }
+
+  private timedOut(): void {
+    const phase = this.mode === 'waiting' ? `no response within ${this.options.timeoutMs} ms` : `the response stalled for ${this.options.timeoutMs} ms`;
+    if (!this.stopped && !this.finished) this.options.onTimeout?.();
+    this.controller?.abort(this.error('timeout', phase));
+  }
+
+  /** The exchange is over: its timer and its listener on the caller's signal go. */
+  private release(): void {
+    this.over = true;
+    clearTimeout(this.timer);
+    if (this.onAbort) this.options.signal!.removeEventListener('abort', this.onAbort);
+    this.onAbort = undefined;
+  }
+
+  private keep(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+  }
+
+  private text(): string {
+    const text = this.chunks.length === 1 ? this.chunks[0]!.toString('utf8') : Buffer.concat(this.chunks).toString('utf8');
+    this.chunks = [];
+    return text;
+  }
+
+  private statusFailure(): UpstreamError {
+    if ((this.status === 404 || this.status === 400) && this.options.inSession) return this.error('expired', `HTTP ${this.status} for session`);
+    const text = this.text().slice(0, 300);
+    return this.error('unavailable', `HTTP ${this.status}${text ? `: ${text}` : ''}`);
+  }
+
+  private error(kind: UpstreamError['kind'], detail: string, cause?: unknown): UpstreamError {
+    return new UpstreamError(this.options.backend, kind, detail, cause === undefined ? undefined : { cause });
+  }
+}
+
+/**
+ * The listener on the caller's signal, made out here so that its closure holds the controller
+ * and the signal only. Made inside a method, it would share that method's context, and with it
+ * the reply: a signal (or anything old) holding the listener a little longer then kept whole
+ * replies alive across scavenges. Measured: promoted bytes per run 10 → 100–200 MiB, GC pauses
+ * per call 5 → 12 µs.
+ */
+function aborter(controller: Dispatcher.DispatchController, signal: AbortSignal): () => void {
+  return () => controller.abort(abortReason(signal));
+}
+
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('request aborted');
+}
