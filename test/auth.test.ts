@@ -19,6 +19,7 @@ const AUTHORIZATION = {
     { name: 'search', mcp: { methods: [{ name: 'tools/call', params: ['search'] }] } },
     { name: 'tmp-fetch', mcp: { methods: [{ name: 'tools/call', params: ['fetch'] }] }, when: 'mcp.tool.arguments.path.startsWith("/tmp/")' },
     { name: 'admins-delete', mcp: { methods: [{ name: 'tools/call', params: ['delete'] }] }, when: '"admin" in jwt.groups' },
+    { name: 'admins-broken', mcp: { methods: [{ name: 'tools/call', params: ['broken'] }] }, when: '"admin" in jwt.groups' },
   ],
 };
 
@@ -32,7 +33,7 @@ describe('authentication and tool-level authorization at the gateway', () => {
 
   beforeAll(async () => {
     issuer = await startIssuer();
-    up = await startFixtureServer({ name: 'up', tools: ['search', 'fetch', 'delete', 'secret'] });
+    up = await startFixtureServer({ name: 'up', tools: ['search', 'fetch', 'delete', 'secret', 'broken'], failTool: 'broken' });
     auditFile = join(mkdtempSync(join(tmpdir(), 'switchboard-audit-')), 'audit.jsonl');
     gw = await startGateway(
       [{ name: 'up', transport: 'streamable-http', url: up.url }],
@@ -183,6 +184,7 @@ describe('authentication and tool-level authorization at the gateway', () => {
   });
 
   it('writes one audit record per decision and per tool call, without tokens or arguments', async () => {
+    expect((await call(await session(admin), 'up__broken')).error.message).toBe('up failed');
     await waitFor(() => {
       try {
         return readFileSync(auditFile, 'utf8').includes('"outcome":"denied"');
@@ -194,6 +196,7 @@ describe('authentication and tool-level authorization at the gateway', () => {
     const records = text.trim().split('\n').map((l) => JSON.parse(l));
     expect(records.some((r) => r.decision === 'deny' && r.tool === 'up__secret' && r.identity.subject === 'alice')).toBe(true);
     expect(records.some((r) => r.method === 'tools/call' && r.outcome === 'ok' && typeof r.latencyMs === 'number' && /^[0-9a-f]{64}$/.test(r.argumentsDigest))).toBe(true);
+    expect(records.filter((r) => r.tool === 'up__broken' && r.outcome !== undefined).map((r) => r.outcome)).toEqual(['error']);
     expect(text).not.toContain(user);
     expect(text).not.toContain('/tmp/a.txt');
   });

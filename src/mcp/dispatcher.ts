@@ -71,8 +71,16 @@ export class SessionDispatcher {
     await this.deps.connector.endAll(ctx.sid, await ctx.allUpstreams());
   }
 
-  /** Runs a request's handler; `relay` writes a forwarded reply while the request can be cancelled. */
-  async request(ctx: SessionContext, message: JsonRpcRequest, onResult: (response: JsonRpcResponse) => void, relay: (reply: ForwardReply, cancelled: AbortSignal) => Promise<void>): Promise<void> {
+  /**
+   * Runs a request's handler; `relay` writes a forwarded reply while the request can be
+   * cancelled, and resolves to the upstream's response when one came.
+   */
+  async request(
+    ctx: SessionContext,
+    message: JsonRpcRequest,
+    onResult: (response: JsonRpcResponse) => void,
+    relay: (reply: ForwardReply, cancelled: AbortSignal) => Promise<Inbound | undefined>,
+  ): Promise<void> {
     // A dropped connection is not a cancellation (the client may resume the stream): only
     // notifications/cancelled stops the upstream work.
     const controller = new AbortController();
@@ -92,15 +100,15 @@ export class SessionDispatcher {
     this.inFlight.add(ctx.sid, message.id, { backend: reply.backend, controller });
     const audited = message.method === 'tools/call' && ctx.route.authorizer.auditing;
     const started = audited ? performance.now() : 0;
-    let outcome: 'ok' | 'error' | 'cancelled' = 'error';
+    let response: Inbound | undefined;
     try {
-      await relay(audited ? { ...reply, messages: watchOutcome(reply.messages, message.id, (o) => (outcome = o)) } : reply, controller.signal);
+      response = await relay(reply, controller.signal);
     } finally {
       this.inFlight.delete(ctx.sid, message.id);
       if (audited) {
         const name = String(message.params?.name ?? '');
         const request = ctx.authzRequest(message.method, reply.backend, { kind: 'tool', name, downstreamName: name }, message.params?.arguments ?? {});
-        ctx.route.authorizer.recordCall(request, controller.signal.aborted ? 'cancelled' : outcome, performance.now() - started);
+        ctx.route.authorizer.recordCall(request, controller.signal.aborted ? 'cancelled' : outcomeOf(response), performance.now() - started);
       }
     }
   }
@@ -157,13 +165,10 @@ export class SessionDispatcher {
   }
 }
 
-/** Passes messages through, noting how the response to `id` came out. */
-async function* watchOutcome(messages: AsyncIterable<Inbound>, id: JsonRpcId, settle: (outcome: 'ok' | 'error') => void): AsyncGenerator<Inbound> {
-  for await (const inbound of messages) {
-    const m = inbound.message;
-    if (!('method' in m) && m.id === id) settle('error' in m || m.result.isError === true ? 'error' : 'ok');
-    yield inbound;
-  }
+/** How a tool call came out, by the upstream's response (none: it failed on the way). */
+function outcomeOf(response: Inbound | undefined): 'ok' | 'error' {
+  const m = response?.message;
+  return !m || 'error' in m || ('result' in m && m.result.isError === true) ? 'error' : 'ok';
 }
 
 /** The final response of a forwarded reply: the upstream's own bytes unless a mapper changed the result. */

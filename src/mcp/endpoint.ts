@@ -19,7 +19,7 @@ import { sealSession, type OpenedSessions } from './session-token.ts';
 import type { UpstreamConnector } from './upstream/connector.ts';
 import { andThen, type MaybePromise } from '../util/maybe-promise.ts';
 import { closeQuietly } from './upstream/replies.ts';
-import { UpstreamError } from './upstream/types.ts';
+import { UpstreamError, type Inbound } from './upstream/types.ts';
 
 export interface EndpointDeps {
   readonly dispatcher: SessionDispatcher;
@@ -123,7 +123,7 @@ export class McpEndpoint {
    * whose events are kept for resumption, and which is read to its end even if the client
    * dropped, so that a client resuming with Last-Event-ID (on any replica) gets all of it.
    */
-  private async writeForwarded(res: ServerResponse, ctx: SessionContext, id: JsonRpcId, reply: ForwardReply, acceptsSse: boolean, cancelled: AbortSignal): Promise<void> {
+  private async writeForwarded(res: ServerResponse, ctx: SessionContext, id: JsonRpcId, reply: ForwardReply, acceptsSse: boolean, cancelled: AbortSignal): Promise<Inbound | undefined> {
     const messages = reply.messages;
     let sse: SseWriter | undefined;
     let stream = '';
@@ -137,7 +137,7 @@ export class McpEndpoint {
           const raw = typeof final === 'string' ? final : await final;
           if (sse) await this.emit(sse, ctx.sid, stream, raw);
           else sendRaw(res, 200, raw);
-          return;
+          return inbound;
         }
         const out = downstreamForm(ctx, reply.backend, inbound);
         if (!out || !acceptsSse) continue;
@@ -149,7 +149,7 @@ export class McpEndpoint {
       }
     } catch (err) {
       // A request the client cancelled gets no response at all.
-      if (cancelled.aborted) return;
+      if (cancelled.aborted) return undefined;
       const failure = JSON.stringify(toErrorResponse(id, err, ctx.logger));
       if (sse) await this.emit(sse, ctx.sid, stream, failure).catch(() => {});
       else if (!res.headersSent) sendRaw(res, 200, failure);

@@ -6,7 +6,7 @@ import { SseWriter } from '../http/sse.ts';
 import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
 import type { JsonRpcMessage, JsonRpcRequest } from '../jsonrpc/message.ts';
 import { parseMessage } from '../jsonrpc/parse.ts';
-import { downstreamForm, finalResponse, isResponseTo, toErrorResponse, type SessionDispatcher } from './dispatcher.ts';
+import { downstreamForm, finalResponse, isResponseTo, toErrorResponse, type ForwardReply, type SessionDispatcher } from './dispatcher.ts';
 import { KEEP_ALIVE_MS, type EndpointConfig } from './endpoint.ts';
 import { initializeSession } from './initialize.ts';
 import type { RouteRuntime } from './route-runtime.ts';
@@ -15,6 +15,7 @@ import type { SessionState } from './session-token.ts';
 import type { Caller } from '../security/caller.ts';
 import { principalKey } from '../security/identity.ts';
 import type { UpstreamConnector } from './upstream/connector.ts';
+import type { Inbound } from './upstream/types.ts';
 
 interface LegacySession {
   readonly route: RouteRuntime;
@@ -110,14 +111,18 @@ export class LegacySseEndpoint {
   }
 }
 
-async function relay(ctx: SessionContext, request: JsonRpcRequest, reply: Parameters<Parameters<SessionDispatcher['request']>[3]>[0], cancelled: AbortSignal, send: (data: string) => void): Promise<void> {
+async function relay(ctx: SessionContext, request: JsonRpcRequest, reply: ForwardReply, cancelled: AbortSignal, send: (data: string) => void): Promise<Inbound | undefined> {
   try {
     for await (const inbound of reply.messages) {
-      if (isResponseTo(inbound, request.id)) return send(await finalResponse(reply, inbound));
+      if (isResponseTo(inbound, request.id)) {
+        send(await finalResponse(reply, inbound));
+        return inbound;
+      }
       const out = downstreamForm(ctx, reply.backend, inbound);
       if (out) send(out);
     }
   } catch (err) {
     if (!cancelled.aborted) send(JSON.stringify(toErrorResponse(request.id, err, ctx.logger)));
   }
+  return undefined;
 }
