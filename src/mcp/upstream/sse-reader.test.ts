@@ -24,27 +24,62 @@ async function collect(parts: Uint8Array[], max = 1 << 20) {
   return out;
 }
 
+const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
+
 describe('SSE reading (property-based)', () => {
-  it('however a stream is cut into chunks (even inside multi-byte characters), the same events come out', async () => {
+  it('however a stream is cut into chunks (even inside multi-byte characters or a CRLF), its events come out whole', async () => {
+    const line = fc.string({ unit: 'grapheme' }).filter((s) => !/[\r\n]/.test(s));
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ id: fc.option(fc.stringMatching(/^[a-z0-9.]{1,8}$/), { nil: undefined }), data: fc.string({ unit: 'grapheme' }).filter((s) => !/[\r\n]/.test(s)) }), { maxLength: 8 }),
+        fc.array(
+          fc.record({
+            id: fc.option(fc.stringMatching(/^[a-z0-9.]{1,8}$/), { nil: undefined }),
+            event: fc.option(fc.stringMatching(/^[a-z/]{1,12}$/), { nil: undefined }),
+            data: fc.array(line, { minLength: 1, maxLength: 3 }),
+            comment: fc.boolean(),
+          }),
+          { maxLength: 8 },
+        ),
+        fc.constantFrom('\n', '\r\n', '\r'),
         fc.array(fc.nat(), { maxLength: 12 }),
-        async (events, cuts) => {
-          const text = events.map((e) => `${e.id === undefined ? '' : `id: ${e.id}\n`}data: ${e.data}\n\n`).join('');
-          const bytes = new TextEncoder().encode(text);
-          const whole = await collect([bytes]);
-          const pieces = await collect(split(bytes, cuts));
-          expect(pieces).toEqual(whole);
-          expect(whole.map((e) => e.data)).toEqual(events.map((e) => e.data));
+        async (events, eol, cuts) => {
+          const text = events
+            .map((e) =>
+              [
+                ...(e.comment ? [': keep-alive'] : []),
+                ...(e.event === undefined ? [] : [`event: ${e.event}`]),
+                ...(e.id === undefined ? [] : [`id:${e.id}`]),
+                ...e.data.map((d) => `data: ${d}`),
+                '',
+              ].join(eol) + eol,
+            )
+            .join('');
+          const got = await collect(split(encode(text), cuts));
+          expect(got).toEqual(events.map((e) => ({ event: e.event, id: e.id, data: e.data.join('\n') })));
         },
       ),
       { numRuns: 300 },
     );
   });
 
+  it('reads fields as the standard says: one space after the colon is dropped, a BOM opens the stream only, no data no event', async () => {
+    const text = '\ufeffdata:x\n\ndata:  two spaces\ndata\n\nevent: ping\nid: 1\n\nretry: 10\nunknown: y\ndata: \ufeffkept\n\ndata: never ended';
+    expect(await collect([encode(text)])).toEqual([
+      { event: undefined, id: undefined, data: 'x' },
+      { event: undefined, id: undefined, data: ' two spaces\n' },
+      { event: undefined, id: undefined, data: '\ufeffkept' },
+    ]);
+  });
+
   it('an event larger than the bound fails the stream instead of growing memory', async () => {
-    const big = new TextEncoder().encode(`data: ${'x'.repeat(10_000)}`);
+    const big = encode(`data: ${'x'.repeat(10_000)}`);
     await expect(collect(split(big, [100, 2000, 5000]), 4096)).rejects.toThrow(/larger than 4096/);
+    const manyLines = encode(`${'data: xxxxxxxxxx\n'.repeat(1000)}\n`);
+    await expect(collect([manyLines], 4096)).rejects.toThrow(/larger than 4096/);
+  });
+
+  it('keep-alive comments between events count toward no event', async () => {
+    const text = `${': keep-alive\n'.repeat(1000)}data: after\n\n`;
+    expect(await collect([encode(text)], 4096)).toEqual([{ event: undefined, id: undefined, data: 'after' }]);
   });
 });
