@@ -57,6 +57,9 @@ export function openSession(token: string, keys: readonly KeyObject[], ttlMs: nu
   if (token.length === 0 || token.length > MAX_TOKEN_CHARS || !/^[A-Za-z0-9_-]+$/.test(token)) return undefined;
   const raw = Buffer.from(token, 'base64url');
   if (raw.length <= IV_BYTES + TAG_BYTES) return undefined;
+  // base64url's last character may carry unused bits: only the one spelling we issued is a token,
+  // so a session id cannot be varied into another string that opens to the same session.
+  if (raw.toString('base64url') !== token) return undefined;
   const iv = raw.subarray(0, IV_BYTES);
   const tag = raw.subarray(raw.length - TAG_BYTES);
   const body = raw.subarray(IV_BYTES, raw.length - TAG_BYTES);
