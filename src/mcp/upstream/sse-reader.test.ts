@@ -28,7 +28,8 @@ const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
 
 describe('SSE reading (property-based)', () => {
   it('however a stream is cut into chunks (even inside multi-byte characters or a CRLF), its events come out whole', async () => {
-    const line = fc.string({ unit: 'grapheme' }).filter((s) => !/[\r\n]/.test(s));
+    // Events with empty data carry no message and are dropped on the way: their lines are not empty here.
+    const line = fc.string({ unit: 'grapheme', minLength: 1 }).filter((s) => !/[\r\n]/.test(s));
     await fc.assert(
       fc.asyncProperty(
         fc.array(

@@ -1,122 +1,60 @@
+import { createParser, type EventSourceParser } from 'eventsource-parser';
+
+const CR = 0x0d;
+
 export interface SseEvent {
   readonly event: string | undefined;
   readonly id: string | undefined;
   readonly data: string;
 }
 
-const LF = 0x0a;
-const CR = 0x0d;
-const SPACE = 0x20;
-const BOM = 0xfeff;
-
 /**
- * Decodes an SSE byte stream pushed to it chunk by chunk and hands each complete event to
- * `onEvent`, as the HTML standard's event-stream interpretation says (lines end in LF, CRLF
- * or CR; comments, `retry` and unknown fields are ignored; an event ends at a blank line).
- * `id` is the event's own id field, not the stream's last event id.
- *
- * Lines are cut on bytes: CR and LF never occur inside a UTF-8 sequence, so every line is
- * whole characters and is decoded once, without a streaming text decoder. Every forwarded
- * reply goes through one of these, which is why it is not a general-purpose parser.
- *
- * An event larger than maxEventBytes throws, so a hostile upstream cannot grow gateway memory.
+ * Decodes an SSE byte stream pushed to it chunk by chunk (multi-byte characters may be cut
+ * anywhere) and hands each complete event to `onEvent`. A single event larger than
+ * maxEventBytes throws, so a hostile upstream cannot grow gateway memory; comments
+ * (keep-alives) hold nothing and count toward no event.
  */
 export class SseDecoder {
+  private readonly text = new TextDecoder();
+  private readonly parser: EventSourceParser;
   private readonly maxEventBytes: number;
-  private readonly onEvent: (e: SseEvent) => void;
-  /** The start of a line whose end has not arrived yet. */
-  private partial: Buffer[] | undefined;
-  /** The last chunk ended in CR: an LF opening the next one ends no second line. */
-  private afterCR = false;
-  private firstLine = true;
-  /** Bytes of the event being read, lines and line ends alike (comments between events not counted). */
-  private eventBytes = 0;
-  private data: string | undefined;
-  private type: string | undefined;
-  private id: string | undefined;
+  /** Bytes fed since the last event ended, comments left out. */
+  private pendingBytes = 0;
+  private endsInCR = false;
 
   constructor(maxEventBytes: number, onEvent: (e: SseEvent) => void) {
     this.maxEventBytes = maxEventBytes;
-    this.onEvent = onEvent;
+    this.parser = createParser({
+      onEvent: (e) => {
+        this.pendingBytes = 0;
+        // A whole event can arrive in one chunk, which the count below sees only after this.
+        if (e.data.length * 3 > maxEventBytes && Buffer.byteLength(e.data) > maxEventBytes) throw this.tooLarge();
+        onEvent({ event: e.event, id: e.id, data: e.data });
+      },
+      // The comment's own bytes: its ':' and line end are still counted, which errs on the safe side.
+      onComment: (comment) => {
+        this.pendingBytes = Math.max(0, this.pendingBytes - Buffer.byteLength(comment));
+      },
+    });
   }
 
   feed(chunk: Uint8Array): void {
-    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    let start = 0;
-    if (this.afterCR) {
-      this.afterCR = false;
-      if (bytes[0] === LF) start = 1;
-    }
-    let cr = bytes.indexOf(CR, start);
-    let lf = bytes.indexOf(LF, start);
-    while (cr !== -1 || lf !== -1) {
-      const end = cr === -1 || (lf !== -1 && lf < cr) ? lf : cr;
-      let next = end + 1;
-      if (end === cr) {
-        if (next === bytes.length) this.afterCR = true;
-        else if (bytes[next] === LF) next++;
-      }
-      this.count(next - start);
-      this.line(this.lineText(bytes, start, end));
-      // Comments and keep-alives between events hold nothing.
-      if (this.data === undefined && this.type === undefined && this.id === undefined) this.eventBytes = 0;
-      start = next;
-      if (cr !== -1 && cr < start) cr = bytes.indexOf(CR, start);
-      if (lf !== -1 && lf < start) lf = bytes.indexOf(LF, start);
-    }
-    if (start < bytes.length) {
-      this.count(bytes.length - start);
-      (this.partial ??= []).push(bytes.subarray(start));
-    }
+    if (chunk.byteLength === 0) return;
+    this.pendingBytes += chunk.byteLength;
+    this.endsInCR = chunk[chunk.byteLength - 1] === CR;
+    this.parser.feed(this.text.decode(chunk, { stream: true }));
+    if (this.pendingBytes > this.maxEventBytes) throw this.tooLarge();
   }
 
   /** The stream ended: an event left without its closing blank line is dropped, as the SSE standard says. */
   end(): void {
-    this.partial = undefined;
-    this.data = this.type = this.id = undefined;
+    // The parser holds a line ended by CR until it sees whether LF follows; an LF now ends no
+    // further line (CRLF is one line end), so the stream's last line is read as it was sent.
+    this.parser.feed(this.text.decode() + (this.endsInCR ? '\n' : ''));
   }
 
-  private count(bytes: number): void {
-    this.eventBytes += bytes;
-    if (this.eventBytes > this.maxEventBytes) throw new Error(`SSE event larger than ${this.maxEventBytes} bytes`);
-  }
-
-  private lineText(bytes: Buffer, start: number, end: number): string {
-    const partial = this.partial;
-    if (!partial) return bytes.toString('utf8', start, end);
-    this.partial = undefined;
-    partial.push(bytes.subarray(start, end));
-    return Buffer.concat(partial).toString('utf8');
-  }
-
-  private line(text: string): void {
-    if (this.firstLine) {
-      this.firstLine = false;
-      if (text.charCodeAt(0) === BOM) text = text.slice(1);
-    }
-    if (text.length === 0) return this.dispatch();
-    const colon = text.indexOf(':');
-    if (colon === 0) return;
-    const field = colon === -1 ? text : text.slice(0, colon);
-    const value = colon === -1 ? '' : text.slice(text.charCodeAt(colon + 1) === SPACE ? colon + 2 : colon + 1);
-    switch (field) {
-      case 'data':
-        this.data = this.data === undefined ? value : `${this.data}\n${value}`;
-        return;
-      case 'event':
-        this.type = value;
-        return;
-      case 'id':
-        if (!value.includes('\0')) this.id = value;
-        return;
-    }
-  }
-
-  private dispatch(): void {
-    const { data, type, id } = this;
-    this.data = this.type = this.id = undefined;
-    // No data field: the standard dispatches nothing.
-    if (data !== undefined) this.onEvent({ event: type || undefined, id, data });
+  private tooLarge(): Error {
+    return new Error(`SSE event larger than ${this.maxEventBytes} bytes`);
   }
 }
 
