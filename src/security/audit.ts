@@ -6,9 +6,9 @@
  * one turn of the event loop go out in one write: a write per record cost a busy
  * gateway more than building the records.
  */
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
+import { canonicalJson, sha256Hex } from '../util/canonical-json.ts';
 
 export interface AuditRecord {
   /** ISO 8601. */
@@ -225,43 +225,7 @@ function serialize(record: AuditRecord): string {
   });
 }
 
-/**
- * JSON with object keys sorted by UTF-16 code units, in the spirit of RFC 8785 (JCS):
- * ECMAScript number and string serialization, no whitespace. Equal values give equal
- * text whatever the key order they arrived in. Throws on cycles and BigInt, as
- * JSON.stringify does.
- */
-export function canonicalJson(value: unknown): string {
-  return canonical(value, new Set()) ?? 'null';
-}
-
-function canonical(value: unknown, ancestors: Set<object>): string | undefined {
-  if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-    value = (value as { toJSON: () => unknown }).toJSON();
-  }
-  if (value === null || typeof value !== 'object') {
-    // JSON.stringify already follows ECMAScript's number-to-string, as JCS requires;
-    // it yields undefined for functions, symbols and undefined, which callers omit.
-    return JSON.stringify(value);
-  }
-  if (ancestors.has(value)) throw new TypeError('canonicalJson: cyclic structure');
-  ancestors.add(value);
-  try {
-    if (Array.isArray(value)) {
-      return `[${value.map((item) => canonical(item, ancestors) ?? 'null').join(',')}]`;
-    }
-    const members: string[] = [];
-    for (const key of Object.keys(value).sort()) {
-      const text = canonical((value as Record<string, unknown>)[key], ancestors);
-      if (text !== undefined) members.push(`${JSON.stringify(key)}:${text}`);
-    }
-    return `{${members.join(',')}}`;
-  } finally {
-    ancestors.delete(value);
-  }
-}
-
 /** Hex sha256 of the canonical JSON of a tool call's arguments (absent arguments hash as `null`). */
 export function argumentsDigest(args: unknown): string {
-  return createHash('sha256').update(canonicalJson(args)).digest('hex');
+  return sha256Hex(args === undefined ? 'null' : canonicalJson(args));
 }

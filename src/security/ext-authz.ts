@@ -4,9 +4,8 @@
  * else means deny. The service is a security boundary, so by default every way it
  * can fail (down, slow, 5xx, nonsense) is a denial.
  */
-import { createHash } from 'node:crypto';
 import { Pool, type Dispatcher } from 'undici';
-import { canonicalJson } from './audit.ts';
+import { canonicalJson, sha256Hex } from '../util/canonical-json.ts';
 
 export interface ExtAuthzOptions {
   /** The POST target. */
@@ -87,7 +86,7 @@ export class ExtAuthzClient {
     const payload = checkBody(request);
     if (this.cacheTtlMs === undefined) return (await this.decide(payload)).result;
 
-    const key = createHash('sha256').update(canonicalJson(payload)).digest('hex');
+    const key = sha256Hex(canonicalJson(payload));
     const hit = this.cache.get(key);
     if (hit && hit.expires > Date.now()) {
       this.cache.delete(key);

@@ -22,7 +22,7 @@ import type { Ajv, ErrorObject, Options, ValidateFunction } from 'ajv';
 import type * as Ajv2019Module from 'ajv/dist/2019.js';
 import type * as Ajv2020Module from 'ajv/dist/2020.js';
 import { lazyModule } from '../../util/lazy-module.ts';
-import { canonicalJson, sha256Hex } from './canonical.ts';
+import { canonicalJson, sha256Hex } from '../../util/canonical-json.ts';
 
 export type ArgumentVerdict = { ok: true } | { ok: false; message: string } | { ok: 'unchecked'; reason: string };
 

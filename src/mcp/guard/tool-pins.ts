@@ -5,7 +5,7 @@
  * definition later is 'changed' and, in enforce mode, quarantined until an operator
  * approves the new hash.
  */
-import { SHA256_HEX, canonicalJson, sha256Hex } from './canonical.ts';
+import { SHA256_HEX, canonicalJson, sha256Hex } from '../../util/canonical-json.ts';
 
 /** The fields that make up what a tool is; `_meta`, `icons` and the like are presentation. */
 const DEFINITION_FIELDS = ['name', 'title', 'description', 'inputSchema', 'outputSchema', 'annotations'] as const;

@@ -1,8 +1,9 @@
 /**
  * RFC 8785 (JCS) canonical JSON and its sha256, for fingerprints that must not
- * depend on key order or number spelling: tool definition pins, schema cache keys.
+ * depend on key order or number spelling: tool definition pins, schema cache keys,
+ * audit digests of a call's arguments, external authorization cache keys.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 
 /**
@@ -18,8 +19,9 @@ export function canonicalJson(value: unknown): string {
   return text;
 }
 
+/** One-shot hashing: a Hash object per call costs twice as much, and audits hash every tool call's arguments. */
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
