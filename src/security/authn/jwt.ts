@@ -65,8 +65,16 @@ interface KeySet {
   keysFor(kid: string | undefined): Promise<readonly JWK[]>;
 }
 
-/** A token verified before: with which key, and until when (its exp, in seconds). */
+/**
+ * A token verified before: whose keys and which of them verified it, and until when (its exp,
+ * in seconds). The issuer and kid are what its claims and header said: the same token string
+ * decodes to the same values, so a repeat need not decode it again. It holds while its key is
+ * still in the issuer's current set (which fails closed past its lifetime and drops rotated
+ * keys) and it has not expired.
+ */
 interface Remembered {
+  readonly issuer: Issuer;
+  readonly kid: string | undefined;
   readonly jwk: JWK;
   readonly exp: number;
   readonly result: VerifiedJwt;
@@ -119,6 +127,14 @@ export class JwtVerifier {
   async verify(token: string): Promise<VerifiedJwt> {
     if (typeof token !== 'string') throw refused('malformed token');
     if (token.length > MAX_TOKEN_LENGTH) throw refused('token too large');
+    // A repeat is checked against the issuer's current keys, which it then shares with a fresh verification.
+    const known = this.#remembered.get(token);
+    let keys: readonly JWK[] | undefined;
+    if (known) {
+      keys = await known.issuer.keys.keysFor(known.kid);
+      // jose's rule: expired once exp <= now - tolerance. An expired one is verified afresh, to be refused with the precise reason.
+      if (keys.includes(known.jwk) && known.exp > Math.floor(Date.now() / 1000) - known.issuer.clockToleranceSec) return known.result;
+    }
     const { header, payload } = decode(token);
     const { alg, kid } = header as { alg?: unknown; kid?: unknown };
     if (typeof alg !== 'string' || (kid !== undefined && typeof kid !== 'string')) throw refused('malformed token');
@@ -130,10 +146,8 @@ export class JwtVerifier {
     if (!issuer.algorithms.includes(alg)) throw refused('algorithm not allowed');
 
     // Only kid and alg steer key selection; jku, x5u, jwk and x5c are never read.
-    const keys = await issuer.keys.keysFor(kid);
-    const known = this.#remembered.get(token);
-    // jose's rule: expired once exp <= now - tolerance. An expired one is verified afresh, to be refused with the precise reason.
-    if (known && keys.includes(known.jwk) && known.exp > Math.floor(Date.now() / 1000) - issuer.clockToleranceSec) return known.result;
+    // A remembered token decodes to the issuer and kid it was remembered with: its keys are those.
+    keys ??= await issuer.keys.keysFor(kid);
     const candidates = keys.filter((jwk) => keyFits(jwk, alg));
     for (const jwk of candidates) {
       const key = await this.#import(jwk, alg).catch(() => undefined);
@@ -153,7 +167,7 @@ export class JwtVerifier {
         throw refused(reasonFor(error));
       }
       const result = verified(issuer, claims);
-      this.#remembered.set(token, { jwk, exp: claims.exp as number, result });
+      this.#remembered.set(token, { issuer, kid, jwk, exp: claims.exp as number, result });
       return result;
     }
     throw refused(candidates.length > 0 ? 'invalid signature' : 'no matching key');
