@@ -9,34 +9,45 @@ export interface Requirement {
   readonly value: string;
 }
 
+/** The string equalities of an expression's top-level `&&` chain, and whether they are all of it. */
+export interface Prefilter {
+  readonly requirements: readonly Requirement[];
+  /** The expression is exactly the `&&` of its requirements: when all of them hold, it is true. */
+  readonly complete: boolean;
+}
+
 /**
  * What an expression cannot be true without: the conjuncts of its top-level `&&` chain that
  * compare a variable's field path with a string constant. Policies are mostly such chains
  * (`mcp.method == "tools/call" && mcp.tool.name == "delete_repo" && ...`), and a request
- * usually fails one of them at once: checking these on the plain activation first skips
- * the interpreter (and converting the activation for it) for every rule that cannot match.
+ * usually fails one of them at once; a chain of nothing else is decided by them outright.
+ * Checking them on the plain activation first skips the interpreter (and converting the
+ * activation for it) for every rule they decide. Undefined: the expression has none.
  */
-export function requirementsOf(expr: Expr | undefined): Requirement[] {
-  const out: Requirement[] = [];
-  for (const conjunct of conjuncts(expr)) {
+export function prefilterOf(expr: Expr | undefined): Prefilter | undefined {
+  const requirements: Requirement[] = [];
+  const all = conjuncts(expr);
+  for (const conjunct of all) {
     const kind = conjunct.exprKind;
     if (kind.case !== 'callExpr' || kind.value.function !== '_==_' || kind.value.target || kind.value.args.length !== 2) continue;
     const [left, right] = kind.value.args as [Expr, Expr];
     const requirement = comparison(left, right) ?? comparison(right, left);
-    if (requirement) out.push(requirement);
+    if (requirement) requirements.push(requirement);
   }
-  return out;
+  return requirements.length === 0 ? undefined : { requirements, complete: requirements.length === all.length };
 }
 
 /**
- * Whether the activation shows a requirement failing: its path leads through plain objects
- * to a string that differs from the constant. CEL's `&&` is false as soon as one side is
- * false, whatever errors the others produce, so the expression is then false. Anything less
- * certain (a missing field, another type, a Map, a toJSON object) says nothing, and the
- * expression is evaluated in full.
+ * The expression's value when its requirements decide it on the activation, else undefined.
+ * False when one fails: its path leads through plain objects to a string that differs from
+ * the constant, and CEL's `&&` is false as soon as one side is false, whatever errors the
+ * others produce. True when the chain is complete and every path leads to its very string.
+ * Anything less certain (a missing field, another type, a Map, a toJSON object) says nothing,
+ * and the expression is evaluated in full.
  */
-export function contradicts(requirements: readonly Requirement[], activation: Record<string, unknown>): boolean {
-  for (const { path, value } of requirements) {
+export function precheck(prefilter: Prefilter, activation: Record<string, unknown>): boolean | undefined {
+  let allHold = prefilter.complete;
+  for (const { path, value } of prefilter.requirements) {
     let at: unknown = activation;
     for (const field of path) {
       if (!isPlainRecord(at) || !Object.hasOwn(at, field)) {
@@ -45,9 +56,10 @@ export function contradicts(requirements: readonly Requirement[], activation: Re
       }
       at = at[field];
     }
-    if (typeof at === 'string' && at !== value) return true;
+    if (typeof at !== 'string') allHold = false;
+    else if (at !== value) return false;
   }
-  return false;
+  return allHold ? true : undefined;
 }
 
 function conjuncts(expr: Expr | undefined): Expr[] {

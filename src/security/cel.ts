@@ -26,7 +26,7 @@
 import type * as Cel from '@bufbuild/cel';
 import type * as CelExt from '@bufbuild/cel/ext';
 import { lazyModule } from '../util/lazy-module.ts';
-import { contradicts, requirementsOf } from './cel-prefilter.ts';
+import { precheck, prefilterOf } from './cel-prefilter.ts';
 
 type CelInput = Cel.CelInput;
 const cel = lazyModule<typeof Cel>('@bufbuild/cel');
@@ -84,6 +84,7 @@ const BUILTIN_CALLS = new Set([
 const MAX_DEPTH = 64;
 
 const FALSE = { value: false } as const;
+const TRUE = { value: true } as const;
 
 export interface CompileOptions {
   /** Check the expression's string equalities on the plain activation before evaluating it (see cel-prefilter.ts). Default true. */
@@ -127,12 +128,13 @@ export function compileCel(source: string, allowedVariables: readonly string[], 
   }
 
   const used = [...variables];
-  const requirements = options.prefilter === false ? [] : requirementsOf(parsed.expr);
+  const prefilter = options.prefilter === false ? undefined : prefilterOf(parsed.expr);
   return {
     source,
     variables,
     evaluate(activation) {
-      if (requirements.length > 0 && contradicts(requirements, activation)) return FALSE;
+      const decided = prefilter && precheck(prefilter, activation);
+      if (decided !== undefined) return decided ? TRUE : FALSE;
       let result: unknown;
       try {
         // Expressions evaluated against the same activation share its conversions.
