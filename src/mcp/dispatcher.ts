@@ -90,7 +90,7 @@ export class SessionDispatcher {
       if (!handler) throw new JsonRpcError(ErrorCode.MethodNotFound, `Method not found: ${message.method}`);
       // Awaited only when something is pending: most requests need no turn of the microtask queue here.
       const check = ROUTED_METHODS.has(message.method) ? undefined : ctx.authorize(message.method);
-      if (check) await check;
+      if (check instanceof Promise) await check;
       const handled = handler(ctx, message, controller.signal);
       reply = handled instanceof Promise ? await handled : handled;
     } catch (err) {

@@ -48,8 +48,7 @@ function forward(
     const messages = ctx.exchange(target.backend, { jsonrpc: '2.0', id: request.id, method: request.method, params }, signal, injected);
     return mapResult ? { kind: 'forward', backend: target.backend, messages, mapResult } : { kind: 'forward', backend: target.backend, messages };
   };
-  const injected = ctx.authorize(request.method, target.backend, subject, args);
-  return injected === undefined ? send(undefined) : injected.then(send);
+  return andThen(ctx.authorize(request.method, target.backend, subject, args), send);
 }
 
 function requireString(params: Record<string, unknown> | undefined, field: string): string {

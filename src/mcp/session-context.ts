@@ -69,7 +69,7 @@ export class SessionContext {
   }
 
   /** Throws the client's JSON-RPC error when the message is not allowed; resolves to headers an external authorizer adds. */
-  authorize(method: string, backend?: string, target?: AuthzTarget, args?: unknown): Promise<Record<string, string> | undefined> | undefined {
+  authorize(method: string, backend?: string, target?: AuthzTarget, args?: unknown): MaybePromise<Record<string, string> | undefined> {
     // Most routes have no policy: no request object, no promise.
     if (!this.route.authorizer.active) return undefined;
     return this.route.authorizer.check(this.authzRequest(method, backend, target, args));

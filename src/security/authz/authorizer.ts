@@ -3,6 +3,7 @@ import type { AuthorizationIR, BackendIR, ExtAuthzIR } from '../../ir/types.ts';
 import { argumentsDigest, type AuditLog, type AuditRecord } from '../audit.ts';
 import { ExtAuthzClient } from '../ext-authz.ts';
 import type { Identity } from '../identity.ts';
+import type { MaybePromise } from '../../util/maybe-promise.ts';
 import { decide, type Decision } from './engine.ts';
 import { visibleHeaders, type AuthzRequest } from './request.ts';
 
@@ -39,12 +40,11 @@ export class RouteAuthorizer {
    * Allows the message or throws the JSON-RPC error for the client; audits either way.
    * Resolves to the headers an external authorizer asked to add upstream, if any.
    */
-  async check(request: AuthzRequest): Promise<Record<string, string> | undefined> {
+  check(request: AuthzRequest): MaybePromise<Record<string, string> | undefined> {
     if (!this.active) return undefined;
-    const decision = await this.decideWithExternal(request);
-    this.record(request, decision.allowed ? 'allow' : 'deny', decision.rule, decision.reason);
-    if (!decision.allowed) throw this.denial(request);
-    return decision.headers;
+    // Without an external authorizer nothing waits: no promise, no turn of the microtask queue.
+    if (this.external.size === 0) return this.settle(request, this.decidePolicies(request));
+    return this.decideWithExternal(request).then((decision) => this.settle(request, decision));
   }
 
   /** For list filtering: the policies alone (no callout per item), route then backend. */
@@ -58,7 +58,13 @@ export class RouteAuthorizer {
     this.audit?.write({ ...this.base(request), decision: 'allow', outcome, latencyMs });
   }
 
-  private async decideWithExternal(request: AuthzRequest): Promise<Decision & { headers?: Record<string, string> }> {
+  private settle(request: AuthzRequest, decision: Decision & { headers?: Record<string, string> | undefined }): Record<string, string> | undefined {
+    this.record(request, decision.allowed ? 'allow' : 'deny', decision.rule, decision.reason);
+    if (!decision.allowed) throw this.denial(request);
+    return decision.headers;
+  }
+
+  private async decideWithExternal(request: AuthzRequest): Promise<Decision & { headers?: Record<string, string> | undefined }> {
     let headers: Record<string, string> | undefined;
     for (const [backend, ext] of this.external) {
       if (backend !== '' && backend !== request.mcp.backend) continue;
@@ -77,10 +83,15 @@ export class RouteAuthorizer {
       if (!result.allowed) return { allowed: false, rule: `externalAuth${backend ? `:${backend}` : ''}`, reason: result.reason };
       if (Object.keys(result.headers).length > 0) headers = { ...headers, ...result.headers };
     }
+    return { ...this.decidePolicies(request), headers };
+  }
+
+  /** The route's policies, then the backend's: the decision that stands. */
+  private decidePolicies(request: AuthzRequest): Decision {
     const routeDecision = decide(this.route, request, 'route');
-    if (!routeDecision.allowed || request.mcp.backend === undefined) return { ...routeDecision, headers };
+    if (!routeDecision.allowed || request.mcp.backend === undefined) return routeDecision;
     const backendDecision = decide(this.backends.get(request.mcp.backend), request, 'backend');
-    return { ...(backendDecision.allowed && backendDecision.rule === '(none)' ? routeDecision : backendDecision), headers };
+    return backendDecision.allowed && backendDecision.rule === '(none)' ? routeDecision : backendDecision;
   }
 
   private denial(request: AuthzRequest): JsonRpcError {
