@@ -31,6 +31,7 @@ import { MemoryEventStore } from './state/memory-event-store.ts';
 import type { SessionStore } from './state/session-store.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { killAllStdioProcessesSync } from './mcp/upstream/stdio-process.ts';
+import { isoNow } from './util/iso-time.ts';
 
 /** Everything a request reads from configuration, compiled once per load and swapped whole. */
 interface Snapshot {
@@ -169,7 +170,7 @@ export class Gateway {
     toolDefinitionChanges.inc({ backend: change.backend });
     this.logger.warn(change, 'tool definition changed since it was pinned');
     this.audit?.write({
-      time: new Date().toISOString(),
+      time: isoNow(),
       route: '*',
       backend: change.backend,
       method: 'tools/list',

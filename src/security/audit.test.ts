@@ -107,6 +107,24 @@ describe('AuditLog to a file', () => {
     expect(parsed!.argumentsDigest).toBe(record(1).argumentsDigest);
   });
 
+  it('strips secrets from objects found where a plain value belongs, and writes plain records whole', async () => {
+    const file = join(dir, 'audit.log');
+    const log = new AuditLog({ destination: { file }, maxBufferedRecords: 10 });
+    const plain = record(1, { identity: { subject: 'svc', method: 'apiKey', apiKey: 'ci-bot' } });
+    log.write(plain);
+    log.write({ ...record(2), reason: { detail: 'x', token: 'reason-token-value' } } as unknown as AuditRecord);
+    log.write({ ...record(3), identity: { method: 'jwt', subject: { name: 'svc', password: 'nested-password' } } } as unknown as AuditRecord);
+    await log.close();
+
+    const text = await readFile(file, 'utf8');
+    expect(text).not.toContain('reason-token-value');
+    expect(text).not.toContain('nested-password');
+    const parsed = (await lines(file)) as Array<Record<string, unknown>>;
+    expect(parsed[0]).toEqual(plain);
+    expect(parsed[1]!.reason).toEqual({ detail: 'x' });
+    expect(parsed[2]!.identity).toEqual({ method: 'jwt', subject: { name: 'svc' } });
+  });
+
   it('drops an unserializable record instead of throwing', async () => {
     const file = join(dir, 'audit.log');
     const dropped: number[] = [];

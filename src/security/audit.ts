@@ -214,8 +214,48 @@ export class AuditLog {
   }
 }
 
-/** The record as one JSON line, minus anything that looks like a secret. */
+/** The fields of a record, and of its identity: a record with these alone, holding plain values, has nothing to strip. */
+const RECORD_FIELDS: ReadonlySet<string> = new Set<keyof AuditRecord>([
+  'time',
+  'traceId',
+  'session',
+  'identity',
+  'route',
+  'backend',
+  'method',
+  'tool',
+  'decision',
+  'rule',
+  'reason',
+  'latencyMs',
+  'outcome',
+  'argumentsDigest',
+]);
+const IDENTITY_FIELDS: ReadonlySet<string> = new Set<keyof NonNullable<AuditRecord['identity']>>(['subject', 'method', 'issuer', 'spiffe', 'apiKey']);
+
+/**
+ * The record as one JSON line, minus anything that looks like a secret. Records the gateway
+ * builds are checked field by field and written as they are: a replacer function makes
+ * JSON.stringify call back into JavaScript for every key, which doubled the cost of a record.
+ */
 function serialize(record: AuditRecord): string {
+  return onlyKnownFields(record) ? JSON.stringify(record) : stripSecrets(record);
+}
+
+function onlyKnownFields(record: AuditRecord): boolean {
+  for (const key in record) {
+    const value = record[key as keyof AuditRecord];
+    if (!RECORD_FIELDS.has(key) || (key !== 'identity' && typeof value === 'object' && value !== null)) return false;
+  }
+  const identity = record.identity;
+  if (identity === undefined) return true;
+  for (const key in identity) {
+    if (!IDENTITY_FIELDS.has(key) || typeof identity[key as keyof typeof identity] === 'object') return false;
+  }
+  return true;
+}
+
+function stripSecrets(record: AuditRecord): string {
   const identity = record.identity;
   return JSON.stringify(record, function (this: unknown, key: string, value: unknown) {
     if (key === '' || !SECRET_FIELD.test(key)) return value;

@@ -4,6 +4,7 @@ import { argumentsDigest, type AuditLog, type AuditRecord } from '../audit.ts';
 import { ExtAuthzClient } from '../ext-authz.ts';
 import type { Identity } from '../identity.ts';
 import type { MaybePromise } from '../../util/maybe-promise.ts';
+import { isoNow } from '../../util/iso-time.ts';
 import { decide, type Decision } from './engine.ts';
 import { visibleHeaders, type AuthzRequest } from './request.ts';
 
@@ -109,7 +110,7 @@ export class RouteAuthorizer {
   private base(request: AuthzRequest): Omit<AuditRecord, 'decision'> {
     const target = request.mcp.target;
     return {
-      time: new Date().toISOString(),
+      time: isoNow(),
       session: request.mcp.sessionId || undefined,
       identity: { ...describeIdentity(request.identity), method: request.identity.methods.join('+') || 'anonymous' },
       route: this.routeKey,
