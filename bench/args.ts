@@ -10,6 +10,7 @@ export interface BenchArgs {
   sessions: number;
   steps: number;
   cpuProf: boolean;
+  perfMap: boolean;
   gatewayLog: string;
   record: boolean;
 }
@@ -28,6 +29,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --sessions N        idle sessions opened per run in scenario f (default 10000)
   --steps N           progress notifications per call in scenario e (default 100)
   --cpu-prof          run gateways under --cpu-prof, profiles in bench/profiles/
+  --perf-map          gateways write /tmp/perf-<pid>.map, so Linux perf names their JavaScript frames
   --gateway-log LVL   gateway log level, shown on stderr (default silent)
   --no-record         do not append to bench/RESULTS.md`;
 
@@ -52,6 +54,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       sessions: { type: 'string', default: '10000' },
       steps: { type: 'string', default: '100' },
       'cpu-prof': { type: 'boolean', default: false },
+      'perf-map': { type: 'boolean', default: false },
       'gateway-log': { type: 'string', default: 'silent' },
       record: { type: 'boolean', default: true },
       help: { type: 'boolean', default: false },
@@ -75,6 +78,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     sessions: positive('sessions', values.sessions, true),
     steps: positive('steps', values.steps, true),
     cpuProf: values['cpu-prof'],
+    perfMap: values['perf-map'],
     gatewayLog: values['gateway-log'],
     record: values.record,
   };

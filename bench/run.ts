@@ -46,8 +46,9 @@ const args = parseBenchArgs(process.argv.slice(2));
 const ctx: ScenarioContext = { gatewayExecArgv: [], gatewayLogLevel: args.gatewayLog, idleSessions: args.sessions, progressSteps: args.steps };
 if (args.cpuProf) {
   mkdirSync(PROFILE_DIR, { recursive: true });
-  ctx.gatewayExecArgv = ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR];
+  ctx.gatewayExecArgv.push('--cpu-prof', '--cpu-prof-dir', PROFILE_DIR);
 }
+if (args.perfMap) ctx.gatewayExecArgv.push('--perf-basic-prof-only-functions');
 
 const all = SCENARIOS.map((make) => make());
 const unknown = args.scenarios.filter((id) => !all.some((s) => s.id === id));
