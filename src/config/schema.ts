@@ -125,7 +125,7 @@ const remoteBackendFields = {
     .boolean()
     .default(false)
     .describe('Send the client\'s own bearer token to this backend. The MCP spec forbids token passthrough; use only for a backend that expects exactly the gateway\'s audience'),
-  timeout: duration.default(30_000).describe('Per-request timeout towards this backend. Streamable HTTP: for the reply to start and for every gap between its chunks; legacy SSE: for the response'),
+  timeout: duration.default(30_000).describe('Per-request timeout towards this backend. Streamable HTTP: for the reply to start (time waiting for a pooled connection included) and for every gap between its chunks; legacy SSE: for the response'),
 };
 
 const streamableHttpBackend = z.strictObject({

@@ -55,6 +55,13 @@ function startServer(): Promise<Server> {
       case '/reset':
         req.socket.destroy();
         return;
+      case '/endless-error': {
+        // A failure whose explanation never ends.
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        const drip = setInterval(() => res.write('x'.repeat(1024)), 5);
+        res.on('close', () => clearInterval(drip));
+        return;
+      }
       // '/hang' never answers.
     }
   });
@@ -72,7 +79,7 @@ describe('an upstream HTTP reply', () => {
   let server: Server;
   let pool: Pool;
   const open = (path: string, options: Partial<HttpReplyOptions> = {}): HttpReply =>
-    new HttpReply(pool, { method: 'GET', path }, { backend: 'b', timeoutMs: 5_000, maxMessageBytes: 4096, emptyStatus: 202, inSession: false, ...options });
+    new HttpReply(pool, { method: 'GET', path }, { backend: 'b', timeoutMs: 5_000, maxMessageBytes: 4096, kind: 'request', inSession: false, ...options });
 
   beforeAll(async () => {
     server = await startServer();
@@ -124,10 +131,58 @@ describe('an upstream HTTP reply', () => {
     await expect(stalled.next()).rejects.toThrow('the response stalled for 100 ms');
   });
 
+  it('takes any 200 or 202 as the acknowledgement of a notification, whatever the body', async () => {
+    for (const path of ['/accepted', '/html', '/json', '/sse']) {
+      const reply = open(path, { kind: 'message' });
+      await reply.opened();
+      expect(await readAll(reply)).toEqual([]);
+    }
+    await expect(open('/broken', { kind: 'message' }).opened()).rejects.toThrow('HTTP 500');
+  });
+
+  it('fails on a failed status once it has enough of the explanation, without waiting for the rest', async () => {
+    await expect(readAll(open('/endless-error'))).rejects.toThrow(/^backend "b" is unavailable: HTTP 500: x+$/);
+    // A server stream's GET too, though an open stream is never timed.
+    await expect(readAll(open('/endless-error', { kind: 'listen', timeoutMs: 0 }))).rejects.toThrow('HTTP 500');
+  });
+
+  it('lets an open server stream idle past the timeout, but not a stream that never opens', async () => {
+    const stream = open('/held', { kind: 'listen', timeoutMs: 100 });
+    expect((await stream.next()).value?.message).toEqual(progress(1));
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    await pool.request({ method: 'GET', path: '/release' }).then((r) => r.body.dump());
+    expect((await stream.next()).value?.message).toEqual(response(1));
+    await stream.return();
+    await expect(readAll(open('/hang', { kind: 'listen', timeoutMs: 100 }))).rejects.toMatchObject({ kind: 'timeout' });
+  });
+
+  it('times out, and is cancelled, while it waits for a connection of a busy pool', async () => {
+    const single = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1 });
+    const on = (path: string, options: Partial<HttpReplyOptions> = {}): HttpReply =>
+      new HttpReply(single, { method: 'GET', path }, { backend: 'b', kind: 'request', timeoutMs: 0, maxMessageBytes: 4096, inSession: false, ...options });
+    try {
+      const busy = on('/hang');
+      const waiting = busy.next();
+      let told = 0;
+      await expect(readAll(on('/sse', { timeoutMs: 100, onTimeout: () => told++ }))).rejects.toMatchObject({ kind: 'timeout', message: expect.stringContaining('no response within 100 ms') });
+      expect(told).toBe(1);
+      const controller = new AbortController();
+      const queued = on('/sse', { signal: controller.signal });
+      const first = queued.next();
+      controller.abort(new Error('client cancelled'));
+      await expect(first).rejects.toThrow('client cancelled');
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+      await busy.return();
+      void waiting.catch(() => {});
+    } finally {
+      await single.destroy();
+    }
+  });
+
   it('keeps the connection when the reader stops early', async () => {
     // One connection: a reply not drained would have it destroyed, and the next one opened anew.
     const single = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1 });
-    const on = (path: string): HttpReply => new HttpReply(single, { method: 'GET', path }, { backend: 'b', timeoutMs: 5_000, maxMessageBytes: 4096, emptyStatus: 202, inSession: false });
+    const on = (path: string): HttpReply => new HttpReply(single, { method: 'GET', path }, { backend: 'b', timeoutMs: 5_000, maxMessageBytes: 4096, kind: 'request', inSession: false });
     try {
       await readAll(on('/sse'));
       const before = connections;

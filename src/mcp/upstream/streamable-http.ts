@@ -1,7 +1,7 @@
 import type { Dispatcher, Pool } from 'undici';
 import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../jsonrpc/message.ts';
 import type { RemoteBackendIR } from '../../ir/types.ts';
-import { HttpReply } from './http-reply.ts';
+import { HttpReply, type ExchangeKind } from './http-reply.ts';
 import { UpstreamError, type Inbound, type UpstreamSession } from './types.ts';
 
 const ACCEPT_BOTH = 'application/json, text/event-stream';
@@ -65,7 +65,7 @@ export class StreamableHttpSession implements UpstreamSession {
   }
 
   listen(signal: AbortSignal): AsyncIterableIterator<Inbound> {
-    return this.exchange({ method: 'GET', path: this.path, headers: { ...this.baseHeaders, accept: 'text/event-stream' } }, 405, signal, undefined, true);
+    return this.exchange({ method: 'GET', path: this.path, headers: { ...this.baseHeaders, accept: 'text/event-stream' } }, 'listen', signal);
   }
 
   async end(): Promise<void> {
@@ -106,12 +106,13 @@ export class StreamableHttpSession implements UpstreamSession {
 
   private post(message: JsonRpcMessage, signal?: AbortSignal, extraHeaders?: Record<string, string>, onTimeout?: () => void): HttpReply {
     const headers = extraHeaders ? { ...extraHeaders, ...this.postHeaders } : this.postHeaders;
-    return this.exchange({ method: 'POST', path: this.path, headers, body: JSON.stringify(message) }, 202, signal, onTimeout);
+    const kind = 'method' in message && 'id' in message ? 'request' : 'message';
+    return this.exchange({ method: 'POST', path: this.path, headers, body: JSON.stringify(message) }, kind, signal, onTimeout);
   }
 
-  private exchange(request: Dispatcher.DispatchOptions, emptyStatus: number, signal?: AbortSignal, onTimeout?: () => void, idleBody = false): HttpReply {
+  private exchange(request: Dispatcher.DispatchOptions, kind: ExchangeKind, signal?: AbortSignal, onTimeout?: () => void): HttpReply {
     const { backend, maxMessageBytes, sessionId } = this.init;
-    return new HttpReply(this.init.pool, request, { backend: this.backend, timeoutMs: backend.timeoutMs, idleBody, maxMessageBytes, emptyStatus, inSession: sessionId !== null, signal, onTimeout });
+    return new HttpReply(this.init.pool, request, { backend: this.backend, kind, timeoutMs: backend.timeoutMs, maxMessageBytes, inSession: sessionId !== null, signal, onTimeout });
   }
 }
 
