@@ -77,10 +77,15 @@ describe('SSE reading (property-based)', () => {
     await expect(collect(split(big, [100, 2000, 5000]), 4096)).rejects.toThrow(/larger than 4096/);
     const manyLines = encode(`${'data: xxxxxxxxxx\n'.repeat(1000)}\n`);
     await expect(collect([manyLines], 4096)).rejects.toThrow(/larger than 4096/);
+    // The bound is in bytes: 3,000 two-byte characters are 6,000 bytes.
+    await expect(collect([encode(`data: ${'é'.repeat(3000)}\n\n`)], 4096)).rejects.toThrow(/larger than 4096/);
+    expect(await collect([encode(`data: ${'é'.repeat(2000)}\n\n`)], 4096)).toHaveLength(1);
   });
 
-  it('keep-alive comments between events count toward no event', async () => {
+  it('keep-alive comments and events without data, between events, count toward no event', async () => {
     const text = `${': keep-alive\n'.repeat(1000)}data: after\n\n`;
     expect(await collect([encode(text)], 4096)).toEqual([{ event: undefined, id: undefined, data: 'after' }]);
+    const heartbeats = Array.from({ length: 1000 }, (_, i) => encode(`event: ping\nid: ${i}\n\n`));
+    expect(await collect([...heartbeats, encode('data: after\n\n')], 4096)).toEqual([{ event: undefined, id: undefined, data: 'after' }]);
   });
 });

@@ -10,40 +10,37 @@ export interface SseEvent {
 
 /**
  * Decodes an SSE byte stream pushed to it chunk by chunk (multi-byte characters may be cut
- * anywhere) and hands each complete event to `onEvent`. A single event larger than
- * maxEventBytes throws, so a hostile upstream cannot grow gateway memory; comments
- * (keep-alives) hold nothing and count toward no event.
+ * anywhere) and hands each complete event to `onEvent`. An event larger than maxEventBytes
+ * throws, so a hostile upstream cannot grow gateway memory: the parser holds at most that
+ * many characters between chunks (a line not ended yet, the data of an event so far), and
+ * every event it completes is measured in bytes. Comments and events without data (keep-alives,
+ * heartbeats) hold nothing and count toward nothing.
  */
 export class SseDecoder {
   private readonly text = new TextDecoder();
   private readonly parser: EventSourceParser;
-  private readonly maxEventBytes: number;
-  /** Bytes fed since the last event ended, comments left out. */
-  private pendingBytes = 0;
   private endsInCR = false;
 
   constructor(maxEventBytes: number, onEvent: (e: SseEvent) => void) {
-    this.maxEventBytes = maxEventBytes;
+    const tooLarge = (): Error => new Error(`SSE event larger than ${maxEventBytes} bytes`);
     this.parser = createParser({
+      maxBufferSize: maxEventBytes,
       onEvent: (e) => {
-        this.pendingBytes = 0;
-        // A whole event can arrive in one chunk, which the count below sees only after this.
-        if (e.data.length * 3 > maxEventBytes && Buffer.byteLength(e.data) > maxEventBytes) throw this.tooLarge();
+        // An event can arrive whole within one chunk, which the parser's own bound does not see.
+        if (e.data.length * 3 > maxEventBytes && Buffer.byteLength(e.data) > maxEventBytes) throw tooLarge();
         onEvent({ event: e.event, id: e.id, data: e.data });
       },
-      // The comment's own bytes: its ':' and line end are still counted, which errs on the safe side.
-      onComment: (comment) => {
-        this.pendingBytes = Math.max(0, this.pendingBytes - Buffer.byteLength(comment));
+      // Its other errors (an unknown field, a bad retry) are the standard's "ignore the line".
+      onError: (error) => {
+        if (error.type === 'max-buffer-size-exceeded') throw tooLarge();
       },
     });
   }
 
   feed(chunk: Uint8Array): void {
     if (chunk.byteLength === 0) return;
-    this.pendingBytes += chunk.byteLength;
     this.endsInCR = chunk[chunk.byteLength - 1] === CR;
     this.parser.feed(this.text.decode(chunk, { stream: true }));
-    if (this.pendingBytes > this.maxEventBytes) throw this.tooLarge();
   }
 
   /** The stream ended: an event left without its closing blank line is dropped, as the SSE standard says. */
@@ -51,10 +48,6 @@ export class SseDecoder {
     // The parser holds a line ended by CR until it sees whether LF follows; an LF now ends no
     // further line (CRLF is one line end), so the stream's last line is read as it was sent.
     this.parser.feed(this.text.decode() + (this.endsInCR ? '\n' : ''));
-  }
-
-  private tooLarge(): Error {
-    return new Error(`SSE event larger than ${this.maxEventBytes} bytes`);
   }
 }
 
