@@ -1,4 +1,7 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfigObject } from '../src/config/load.ts';
@@ -145,6 +148,51 @@ describe('hostile servers', () => {
     const r = await call(gw.url, h, 'm__read', { path: '/a' });
     expect(r.result.isError).toBe(true);
     expect(r.result.content[0].text).toMatch(/guardrail unavailable/);
+  });
+
+  it('a tool call answered with a null result is withheld, saying why, and still audited', async () => {
+    // Enough MCP to open a session and list one tool; a tools/call gets `result: null`, which the envelope allows.
+    const odd = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk));
+      req.on('end', () => {
+        const message = JSON.parse(body) as { id?: unknown; method: string };
+        if (message.id === undefined) return void res.writeHead(202).end();
+        const results: Record<string, unknown> = {
+          initialize: { protocolVersion: '2025-11-25', capabilities: { tools: {} }, serverInfo: { name: 'odd', version: '1' } },
+          'tools/list': { tools: [{ name: 'anything', inputSchema: { type: 'object' } }] },
+        };
+        const result = results[message.method] ?? null;
+        res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'odd-1' }).end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }));
+      });
+    });
+    await new Promise<void>((r) => odd.listen(0, '127.0.0.1', r));
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-audit-'));
+    const auditFile = join(dir, 'audit.jsonl');
+    const ir = loadConfigObject(
+      {
+        listeners: [{ name: 'l', port: 0, routes: [{ name: 'r', path: '/mcp', backends: ['odd'] }] }],
+        backends: [{ name: 'odd', transport: 'streamable-http', url: `http://127.0.0.1:${(odd.address() as AddressInfo).port}/mcp` }],
+        audit: { destination: { file: auditFile } },
+        admin: { enabled: false },
+      },
+      'test',
+    );
+    const gateway = new Gateway(ir, silentLogger);
+    await gateway.start();
+    try {
+      const url = `http://127.0.0.1:${gateway.addresses().get('l')!.port}/mcp`;
+      // The guard withholds what it cannot inspect, and says why.
+      const reply = await call(url, await session(url), 'odd__anything', {});
+      expect(reply.result).toMatchObject({ isError: true, content: [{ type: 'text', text: 'Tool result withheld by the gateway: result is not an object' }] });
+      await gateway.stop();
+      const records = readFileSync(auditFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(records.some((r) => r.method === 'tools/call' && r.tool === 'odd__anything' && r.outcome === 'ok')).toBe(true);
+    } finally {
+      await gateway.stop();
+      odd.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('an upstream session id that is not visible ASCII is refused, naming the backend', async () => {

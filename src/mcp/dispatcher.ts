@@ -168,7 +168,8 @@ export class SessionDispatcher {
 /** How a tool call came out, by the upstream's response (none: it failed on the way). */
 function outcomeOf(response: Inbound | undefined): 'ok' | 'error' {
   const m = response?.message;
-  return !m || 'error' in m || ('result' in m && m.result.isError === true) ? 'error' : 'ok';
+  // The envelope was checked, the result was not: it may be anything, null included.
+  return !m || 'error' in m || ('result' in m && (m.result as { isError?: unknown } | null)?.isError === true) ? 'error' : 'ok';
 }
 
 /** The final response of a forwarded reply: the upstream's own bytes unless a mapper changed the result. */

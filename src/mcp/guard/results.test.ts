@@ -115,6 +115,12 @@ describe('ResultInspector without a guardrail', () => {
     });
   });
 
+  it('blocks a result that is not an object, saying so', async () => {
+    for (const odd of [null, 'text', 7, []]) {
+      expect(await inspector({}).inspect(context, odd as unknown as Record<string, unknown>)).toEqual({ action: 'block', reason: 'result is not an object', cause: 'uninspectable' });
+    }
+  });
+
   it('blocks a result nested too deeply to inspect', async () => {
     let deep: unknown = 'AKIAIOSFODNN7EXAMPLE';
     for (let i = 0; i < 200_000; i++) deep = [deep];

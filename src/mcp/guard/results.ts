@@ -76,14 +76,17 @@ export class ResultInspector {
 
   /** Synchronous unless a guardrail is configured: size and redaction need no waiting. */
   inspect(context: InspectContext, result: Record<string, unknown>): MaybePromise<InspectOutcome> {
+    // Only the envelope of an upstream's response was checked: its result may be anything.
+    if (typeof result !== 'object' || result === null || Array.isArray(result)) return { action: 'block', reason: 'result is not an object', cause: 'uninspectable' };
     let redacted: { result: Record<string, unknown>; redactions: number };
     try {
       if (jsonByteLength(result, this.maxResultBytes) > this.maxResultBytes) {
         return { action: 'block', reason: `result larger than ${this.maxResultBytes} bytes`, cause: 'too-large' };
       }
       redacted = this.redactor.redact(result);
-    } catch {
+    } catch (error) {
       // Nesting deeper than the stack: what cannot be looked through is not forwarded.
+      if (!(error instanceof RangeError)) throw error;
       return { action: 'block', reason: 'result nested too deeply to inspect', cause: 'uninspectable' };
     }
     if (!this.guardrail) return { action: 'pass', result: redacted.result, redactions: redacted.redactions };
