@@ -7,6 +7,8 @@
  * is interrupted.
  */
 import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_SETTINGS, parseBenchArgs, USAGE } from './args.ts';
 import { killAllChildren, stopAllChildren } from './child.ts';
@@ -24,6 +26,7 @@ const SCENARIOS: Array<() => Scenario> = [toolsCallOverHttp, stdioVsMcpProxy, fe
 
 const RESULTS_FILE = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 const PROFILE_DIR = fileURLToPath(new URL('./profiles/', import.meta.url));
+const V8_LOG_DIR = join(tmpdir(), 'switchboard-bench-v8');
 /** Loader CPU above this (% of one core) means the load generator may have been the limit. */
 const LOADER_BUSY_PCT = 90;
 /** Other processes using more than this (% of one core) during a run make its numbers suspect. */
@@ -48,7 +51,11 @@ if (args.cpuProf) {
   mkdirSync(PROFILE_DIR, { recursive: true });
   ctx.gatewayExecArgv.push('--cpu-prof', '--cpu-prof-dir', PROFILE_DIR);
 }
-if (args.perfMap) ctx.gatewayExecArgv.push('--perf-basic-prof-only-functions');
+if (args.perfMap) {
+  // V8 also writes a log per process with it: kept out of the working directory.
+  mkdirSync(V8_LOG_DIR, { recursive: true });
+  ctx.gatewayExecArgv.push('--perf-basic-prof-only-functions', `--logfile=${join(V8_LOG_DIR, 'v8.log')}`);
+}
 
 const all = SCENARIOS.map((make) => make());
 const unknown = args.scenarios.filter((id) => !all.some((s) => s.id === id));
