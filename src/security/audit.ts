@@ -8,7 +8,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { canonicalJson, sha256Hex } from '../util/canonical-json.ts';
+import { canonicalDigest } from '../util/canonical-json.ts';
 
 export interface AuditRecord {
   /** ISO 8601. */
@@ -267,5 +267,5 @@ function stripSecrets(record: AuditRecord): string {
 
 /** Hex sha256 of the canonical JSON of a tool call's arguments (absent arguments hash as `null`). */
 export function argumentsDigest(args: unknown): string {
-  return sha256Hex(args === undefined ? 'null' : canonicalJson(args));
+  return canonicalDigest(args ?? null);
 }

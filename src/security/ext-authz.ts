@@ -5,7 +5,7 @@
  * can fail (down, slow, 5xx, nonsense) is a denial.
  */
 import { Pool, type Dispatcher } from 'undici';
-import { canonicalJson, sha256Hex } from '../util/canonical-json.ts';
+import { canonicalDigest } from '../util/canonical-json.ts';
 
 export interface ExtAuthzOptions {
   /** The POST target. */
@@ -86,7 +86,7 @@ export class ExtAuthzClient {
     const payload = checkBody(request);
     if (this.cacheTtlMs === undefined) return (await this.decide(payload)).result;
 
-    const key = sha256Hex(canonicalJson(payload));
+    const key = canonicalDigest(payload);
     const hit = this.cache.get(key);
     if (hit && hit.expires > Date.now()) {
       this.cache.delete(key);

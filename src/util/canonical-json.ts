@@ -24,6 +24,11 @@ export function sha256Hex(text: string): string {
   return hash('sha256', text, 'hex');
 }
 
+/** The hex sha256 of a value's JCS text: equal values, whatever their key order, give equal digests. */
+export function canonicalDigest(value: unknown): string {
+  return sha256Hex(canonicalJson(value));
+}
+
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** The value with every string made well-formed; the same reference when nothing needed it. */

@@ -5,7 +5,7 @@
  * definition later is 'changed' and, in enforce mode, quarantined until an operator
  * approves the new hash.
  */
-import { SHA256_HEX, canonicalJson, sha256Hex } from '../../util/canonical-json.ts';
+import { SHA256_HEX, canonicalDigest } from '../../util/canonical-json.ts';
 
 /** The fields that make up what a tool is; `_meta`, `icons` and the like are presentation. */
 const DEFINITION_FIELDS = ['name', 'title', 'description', 'inputSchema', 'outputSchema', 'annotations'] as const;
@@ -21,7 +21,7 @@ export function toolDefinitionHash(tool: Record<string, unknown>): string {
   for (const field of DEFINITION_FIELDS) {
     if (Object.hasOwn(tool, field) && tool[field] !== undefined) definition[field] = tool[field];
   }
-  return sha256Hex(canonicalJson(definition));
+  return canonicalDigest(definition);
 }
 
 export type PinMode = 'off' | 'warn' | 'enforce';

@@ -1,5 +1,5 @@
 import type { Dispatcher, Pool } from 'undici';
-import type { JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../jsonrpc/message.ts';
+import { isRequest, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../../jsonrpc/message.ts';
 import type { RemoteBackendIR } from '../../ir/types.ts';
 import { HttpReply, type ExchangeKind } from './http-reply.ts';
 import { UpstreamError, type Inbound, type UpstreamSession } from './types.ts';
@@ -106,8 +106,7 @@ export class StreamableHttpSession implements UpstreamSession {
 
   private post(message: JsonRpcMessage, signal?: AbortSignal, extraHeaders?: Record<string, string>, onTimeout?: () => void): HttpReply {
     const headers = extraHeaders ? { ...extraHeaders, ...this.postHeaders } : this.postHeaders;
-    const kind = 'method' in message && 'id' in message ? 'request' : 'message';
-    return this.exchange({ method: 'POST', path: this.path, headers, body: JSON.stringify(message) }, kind, signal, onTimeout);
+    return this.exchange({ method: 'POST', path: this.path, headers, body: JSON.stringify(message) }, isRequest(message) ? 'request' : 'message', signal, onTimeout);
   }
 
   private exchange(request: Dispatcher.DispatchOptions, kind: ExchangeKind, signal?: AbortSignal, onTimeout?: () => void): HttpReply {
