@@ -13,10 +13,13 @@ const progress = (n: number): unknown => ({ jsonrpc: '2.0', method: 'notificatio
 /** Responses held open by /held, until /release ends them. */
 const held: ServerResponse[] = [];
 let connections = 0;
+/** Requests the server received, by path. */
+const received = new Map<string, number>();
 
 function startServer(): Promise<Server> {
   const server = createServer((req, res) => {
-    switch (req.url) {
+    received.set(req.url!, (received.get(req.url!) ?? 0) + 1);
+    switch (req.url!.split('?')[0]) {
       case '/sse':
         res.writeHead(200, { 'content-type': 'text/event-stream' }).end(sse(progress(1), response(1)));
         return;
@@ -174,6 +177,24 @@ describe('an upstream HTTP reply', () => {
       expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
       await busy.return();
       void waiting.catch(() => {});
+    } finally {
+      await single.destroy();
+    }
+  });
+
+  it('never sends the request of a server stream given up while it waited for a connection', async () => {
+    const single = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1 });
+    const on = (path: string, kind: HttpReplyOptions['kind']): HttpReply =>
+      new HttpReply(single, { method: 'GET', path }, { backend: 'b', kind, timeoutMs: 5_000, maxMessageBytes: 4096, inSession: false });
+    try {
+      const busy = on('/held', 'request');
+      await busy.next();
+      const stream = on('/sse?given-up', 'listen');
+      await stream.return();
+      await pool.request({ method: 'GET', path: '/release' }).then((r) => r.body.dump());
+      expect(await readAll(busy)).toEqual([response(1)]);
+      expect(await readAll(on('/sse', 'request'))).toHaveLength(2);
+      expect(received.get('/sse?given-up')).toBeUndefined();
     } finally {
       await single.destroy();
     }

@@ -142,7 +142,7 @@ export class HttpReply implements AsyncIterableIterator<Inbound>, Dispatcher.Dis
     this.queue.length = 0;
     if (this.over) return Promise.resolve(DONE);
     // A stream that may never end is not worth draining.
-    if (this.options.kind === 'listen') this.controller?.abort(new Error('the reader stopped'));
+    if (this.options.kind === 'listen') this.abort(new Error('the reader stopped'));
     else if (this.mode !== 'waiting') this.mode = 'discarding';
     if (this.controller?.paused) this.controller.resume();
     return Promise.resolve(DONE);
