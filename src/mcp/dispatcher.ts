@@ -176,7 +176,7 @@ function outcomeOf(response: Inbound | undefined): 'ok' | 'error' {
 export function finalResponse(reply: ForwardReply, inbound: Inbound): MaybePromise<string> {
   const m = inbound.message;
   if (!reply.mapResult || !('result' in m)) return inbound.raw;
-  return andThen(reply.mapResult(m.result), (mapped) => (mapped === m.result ? inbound.raw : JSON.stringify({ ...m, result: mapped })));
+  return andThen(reply.mapResult(m.result, inbound.raw.length), (mapped) => (mapped === m.result ? inbound.raw : JSON.stringify({ ...m, result: mapped })));
 }
 
 export function isResponseTo(inbound: Inbound, id: JsonRpcId): boolean {

@@ -91,7 +91,8 @@ export class McpEndpoint {
       if (!('id' in message)) throw new HttpError(400, 'initialize must be a request');
       return this.initialize(res, route, config, message as JsonRpcRequest, caller);
     }
-    const ctx = route.ir.stateless ? this.stateless(req, route, config, caller) : await this.session(req, route, config, caller);
+    const opening = route.ir.stateless ? this.stateless(req, route, config, caller) : this.session(req, route, config, caller);
+    const ctx = opening instanceof Promise ? await opening : opening;
     try {
       await this.dispatch(res, ctx, message, acceptsSse);
     } finally {
@@ -263,11 +264,12 @@ function accepted(res: ServerResponse): void {
   res.writeHead(202).end();
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
   sendRaw(res, status, JSON.stringify(body), headers);
 }
 
-function sendRaw(res: ServerResponse, status: number, raw: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(raw), ...headers });
+function sendRaw(res: ServerResponse, status: number, raw: string, headers?: Record<string, string>): void {
+  const head: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(raw) };
+  res.writeHead(status, headers ? Object.assign(head, headers) : head);
   res.end(raw);
 }

@@ -13,7 +13,8 @@ import type { Inbound } from './upstream/types.ts';
  * Rewrites a forwarded result (names back to their downstream form, a guard's redactions).
  * Returning the same object means "unchanged": the upstream's bytes are passed on as they are.
  */
-export type ResultMapper = (result: Record<string, unknown>) => MaybePromise<Record<string, unknown>>;
+/** `sourceChars`: the length of the JSON text of the message the result came in. */
+export type ResultMapper = (result: Record<string, unknown>, sourceChars: number) => MaybePromise<Record<string, unknown>>;
 
 /** A result the gateway composed itself, or the upstream's messages to pass on. */
 export type Reply =
@@ -70,9 +71,9 @@ function byName(namespace: Namespace, field: 'name' | 'uri'): MethodHandler {
         let mapResult = taskIds;
         if (guard) {
           guard.checkCall(target.name, request.params?.arguments ?? {});
-          mapResult = (r) => {
-            const inspected = guard.inspectResult(name, r);
-            return taskIds ? andThen(inspected, taskIds) : inspected;
+          mapResult = (r, sourceChars) => {
+            const inspected = guard.inspectResult(name, r, sourceChars);
+            return taskIds ? andThen(inspected, (checked) => taskIds(checked, sourceChars)) : inspected;
           };
         }
         return forward(ctx, request, target, { ...request.params, [field]: target.name }, signal, { kind, name: target.name, downstreamName: name }, mapResult);

@@ -108,8 +108,8 @@ export class BackendGuard {
   }
 
   /** The result to forward: the same object when nothing changed, a replacement otherwise. */
-  inspectResult(tool: string, result: Record<string, unknown>): MaybePromise<Record<string, unknown>> {
-    return andThen(this.inspector.inspect({ backend: this.backend, tool }, result), (outcome) => {
+  inspectResult(tool: string, result: Record<string, unknown>, sourceChars?: number): MaybePromise<Record<string, unknown>> {
+    return andThen(this.inspector.inspect({ backend: this.backend, tool, sourceChars }, result), (outcome) => {
       if (outcome.action === 'pass') {
         if (outcome.redactions > 0) this.logger.info({ backend: this.backend, tool, redactions: outcome.redactions }, 'redacted secrets in a tool result');
         return outcome.result;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { jsonByteLength } from './json-size.ts';
+import { jsonByteLength, MAX_JSON_GROWTH } from './json-size.ts';
 
 /** Any UTF-16 code unit, so strings include controls, quotes and lone surrogates. */
 const anyUnit = fc.integer({ min: 0, max: 0xffff }).map((code) => String.fromCharCode(code));
@@ -19,6 +19,21 @@ const value = fc.letrec((tie) => ({
   ),
 })).node;
 
+/** JSON texts as a server may write them: numbers in exponent form, strings with \u escapes, whitespace. */
+const hex4 = (code: number): string => `\\u${code.toString(16).padStart(4, '0')}`;
+const jsonText = fc.letrec((tie) => ({
+  node: fc.oneof(
+    { depthSize: 'small' },
+    fc.tuple(fc.integer({ min: -9, max: 9 }), fc.integer({ min: -400, max: 400 })).map(([m, e]) => `${m}e${e}`),
+    fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
+    anyString.map((text) => JSON.stringify(text)),
+    fc.array(fc.integer({ min: 0, max: 0xffff })).map((codes) => `"${codes.map(hex4).join('')}"`),
+    fc.constantFrom('true', 'false', 'null'),
+    fc.array(tie('node')).map((items) => `[ ${items.join(' , ')} ]`),
+    fc.array(fc.tuple(anyString, tie('node'))).map((entries) => `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`),
+  ),
+})).node;
+
 function exact(v: unknown): number {
   return Buffer.byteLength(JSON.stringify(v) ?? '', 'utf8');
 }
@@ -31,6 +46,18 @@ describe('jsonByteLength', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('bounds a parsed text by its length: MAX_JSON_GROWTH bytes per character at most', () => {
+    fc.assert(
+      fc.property(jsonText, (text) => {
+        expect(jsonByteLength(JSON.parse(text))).toBeLessThanOrEqual(MAX_JSON_GROWTH * text.length);
+      }),
+      { numRuns: 3000 },
+    );
+    // The worst cases come close: a number in exponent form, a lone surrogate.
+    expect(jsonByteLength(JSON.parse('9e20'))).toBe(21);
+    expect(jsonByteLength(JSON.parse('"\\ud800"'))).toBe(8);
   });
 
   it('counts what JSON.stringify drops or turns into null', () => {

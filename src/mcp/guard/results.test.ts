@@ -115,6 +115,15 @@ describe('ResultInspector without a guardrail', () => {
     });
   });
 
+  it('measures a result whose message was long enough to be over the cap, and only then', async () => {
+    const r = result('x'.repeat(2000));
+    const text = JSON.stringify({ jsonrpc: '2.0', id: 1, result: r });
+    const capped = inspector({ maxResultBytes: 1024 });
+    expect(await capped.inspect({ ...context, sourceChars: text.length }, r)).toMatchObject({ action: 'block', cause: 'too-large' });
+    // A message of 100 characters holds no result over 600 bytes: none is measured.
+    expect(await capped.inspect({ ...context, sourceChars: 100 }, result('short'))).toMatchObject({ action: 'pass' });
+  });
+
   it('blocks a result that is not an object, saying so', async () => {
     for (const odd of [null, 'text', 7, []]) {
       expect(await inspector({}).inspect(context, odd as unknown as Record<string, unknown>)).toEqual({ action: 'block', reason: 'result is not an object', cause: 'uninspectable' });

@@ -8,7 +8,7 @@
  */
 import { type MaybePromise } from '../../util/maybe-promise.ts';
 import { GuardrailClient } from './guardrail.ts';
-import { jsonByteLength } from './json-size.ts';
+import { jsonByteLength, MAX_JSON_GROWTH } from './json-size.ts';
 import { Redactor, type RedactionPattern } from './redaction.ts';
 
 export { BUILTIN_PATTERNS, DEFAULT_BUILTINS } from './redaction.ts';
@@ -35,6 +35,11 @@ export interface InspectContext {
   backend: string;
   tool: string;
   argumentsDigest?: string;
+  /**
+   * The length of the JSON text the result was parsed from (its whole message): a result
+   * from a text short enough cannot be over the size cap, and is not measured.
+   */
+  sourceChars?: number;
 }
 
 /**
@@ -80,7 +85,8 @@ export class ResultInspector {
     if (typeof result !== 'object' || result === null || Array.isArray(result)) return { action: 'block', reason: 'result is not an object', cause: 'uninspectable' };
     let redacted: { result: Record<string, unknown>; redactions: number };
     try {
-      if (jsonByteLength(result, this.maxResultBytes) > this.maxResultBytes) {
+      const boundedBySource = context.sourceChars !== undefined && context.sourceChars * MAX_JSON_GROWTH <= this.maxResultBytes;
+      if (!boundedBySource && jsonByteLength(result, this.maxResultBytes) > this.maxResultBytes) {
         return { action: 'block', reason: `result larger than ${this.maxResultBytes} bytes`, cause: 'too-large' };
       }
       redacted = this.redactor.redact(result);

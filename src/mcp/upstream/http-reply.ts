@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { parseMessage } from '../../jsonrpc/parse.ts';
+import { DONE, ENDED } from './replies.ts';
 import { SseDecoder, type SseEvent } from './sse-reader.ts';
 import { UpstreamError, type Inbound } from './types.ts';
 
@@ -10,8 +11,6 @@ const MAX_DISCARD_BYTES = 64 * 1024;
 const HIGH_WATER_MESSAGES = 16;
 /** How much of a failed response's body is kept to explain the failure. */
 const FAILURE_TEXT_BYTES = 4096;
-
-const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
 
 /**
  * What the exchange carries, and so which answers mean "no messages":
@@ -99,7 +98,7 @@ export class HttpReply implements AsyncIterableIterator<Inbound>, Dispatcher.Dis
   /** The exchange has ended, one way or another. */
   private over = false;
 
-  constructor(dispatcher: Dispatcher, request: Dispatcher.DispatchOptions, options: HttpReplyOptions) {
+  constructor(dispatcher: Dispatcher, request: Pick<Dispatcher.DispatchOptions, 'method' | 'path' | 'headers' | 'body'>, options: HttpReplyOptions) {
     this.options = options;
     // Armed now, not when undici starts the request: a request queued for a busy pool waits too.
     const { timeoutMs, signal } = options;
@@ -112,7 +111,8 @@ export class HttpReply implements AsyncIterableIterator<Inbound>, Dispatcher.Dis
       this.onAbort = aborter(this, signal);
       signal.addEventListener('abort', this.onAbort, { once: true });
     }
-    dispatcher.dispatch({ ...request, headersTimeout: 0, bodyTimeout: 0 }, this);
+    const { method, path, headers, body } = request;
+    dispatcher.dispatch({ method, path, headers, body, headersTimeout: 0, bodyTimeout: 0 }, this);
   }
 
   /** Resolves once the reply is known to carry messages (or none); rejects with the upstream's failure. */
@@ -131,7 +131,7 @@ export class HttpReply implements AsyncIterableIterator<Inbound>, Dispatcher.Dis
       return Promise.resolve({ value, done: false });
     }
     if (this.failure) return Promise.reject(this.failure);
-    if (this.finished || this.stopped) return Promise.resolve(DONE);
+    if (this.finished || this.stopped) return ENDED;
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
     });
@@ -140,12 +140,12 @@ export class HttpReply implements AsyncIterableIterator<Inbound>, Dispatcher.Dis
   return(): Promise<IteratorResult<Inbound>> {
     this.stopped = true;
     this.queue.length = 0;
-    if (this.over) return Promise.resolve(DONE);
+    if (this.over) return ENDED;
     // A stream that may never end is not worth draining.
     if (this.options.kind === 'listen') this.abort(new Error('the reader stopped'));
     else if (this.mode !== 'waiting') this.mode = 'discarding';
     if (this.controller?.paused) this.controller.resume();
-    return Promise.resolve(DONE);
+    return ENDED;
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<Inbound> {

@@ -1,7 +1,7 @@
 import type { Dispatcher, Pool } from 'undici';
 import type { RemoteBackendIR } from '../../ir/types.ts';
 import type { ChannelReceiver, MessageChannel } from './channel.ts';
-import { readSseEvents } from './sse-reader.ts';
+import { readSseEvents, type SseEvent } from './sse-reader.ts';
 import { UpstreamError } from './types.ts';
 
 /**
@@ -106,7 +106,7 @@ export class LegacySseChannel implements MessageChannel {
     return target.pathname + target.search;
   }
 
-  private async pump(events: AsyncIterableIterator<{ event: string | undefined; data: string }>): Promise<void> {
+  private async pump(events: AsyncIterableIterator<SseEvent>): Promise<void> {
     let reason = new Error('SSE stream ended');
     try {
       for await (const e of events) {

@@ -6,7 +6,9 @@ import type { MaybePromise } from '../../util/maybe-promise.ts';
  * generators: a generator per layer costs its own object, queue and promises at every step.
  */
 
-const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
+export const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
+/** The answer of a reply with nothing more to read: one settled promise for all of them, not one per call. */
+export const ENDED: Promise<IteratorReturnResult<undefined>> = Promise.resolve(DONE);
 
 /** Stops reading a reply, without waiting and without a failure to report. */
 export function closeQuietly(messages: AsyncIterator<unknown>): void {
@@ -52,7 +54,7 @@ export class RecoverableReply<T> implements AsyncIterableIterator<T> {
   }
 
   return(): Promise<IteratorResult<T>> {
-    return this.current?.return ? this.current.return().then(() => DONE) : Promise.resolve(DONE);
+    return this.current?.return ? this.current.return() : ENDED;
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {

@@ -1,12 +1,10 @@
-import { createParser, type EventSourceParser } from 'eventsource-parser';
+import { TextDecoder } from 'node:util';
+import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
 
 const CR = 0x0d;
+const STREAM = { stream: true };
 
-export interface SseEvent {
-  readonly event: string | undefined;
-  readonly id: string | undefined;
-  readonly data: string;
-}
+export type SseEvent = Readonly<EventSourceMessage>;
 
 /**
  * Decodes an SSE byte stream pushed to it chunk by chunk (multi-byte characters may be cut
@@ -17,8 +15,10 @@ export interface SseEvent {
  * heartbeats) hold nothing and count toward nothing.
  */
 export class SseDecoder {
-  private readonly text = new TextDecoder();
+  /** Made once a chunk ends inside a character: until then each chunk decodes on its own. */
+  private text: TextDecoder | undefined;
   private readonly parser: EventSourceParser;
+  private started = false;
   private endsInCR = false;
 
   constructor(maxEventBytes: number, onEvent: (e: SseEvent) => void) {
@@ -28,7 +28,7 @@ export class SseDecoder {
       onEvent: (e) => {
         // An event can arrive whole within one chunk, which the parser's own bound does not see.
         if (e.data.length * 3 > maxEventBytes && Buffer.byteLength(e.data) > maxEventBytes) throw tooLarge();
-        onEvent({ event: e.event, id: e.id, data: e.data });
+        onEvent(e);
       },
       // Its other errors (an unknown field, a bad retry) are the standard's "ignore the line".
       onError: (error) => {
@@ -37,17 +37,26 @@ export class SseDecoder {
     });
   }
 
-  feed(chunk: Uint8Array): void {
+  feed(chunk: Buffer): void {
     if (chunk.byteLength === 0) return;
-    this.endsInCR = chunk[chunk.byteLength - 1] === CR;
-    this.parser.feed(this.text.decode(chunk, { stream: true }));
+    const last = chunk[chunk.byteLength - 1]!;
+    this.endsInCR = last === CR;
+    // A chunk that ends on an ASCII byte ends no character halfway: most need no streaming
+    // decoder, and a reply that never needs one does not pay for making it.
+    let text = this.text === undefined && last < 0x80 ? chunk.toString('utf8') : (this.text ??= new TextDecoder('utf-8', { ignoreBOM: true })).decode(chunk, STREAM);
+    if (!this.started && text.length > 0) {
+      this.started = true;
+      // A byte order mark may open the stream, and is no part of its first line.
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    }
+    this.parser.feed(text);
   }
 
   /** The stream ended: an event left without its closing blank line is dropped, as the SSE standard says. */
   end(): void {
     // The parser holds a line ended by CR until it sees whether LF follows; an LF now ends no
     // further line (CRLF is one line end), so the stream's last line is read as it was sent.
-    this.parser.feed(this.text.decode() + (this.endsInCR ? '\n' : ''));
+    this.parser.feed((this.text?.decode() ?? '') + (this.endsInCR ? '\n' : ''));
   }
 }
 
@@ -57,12 +66,12 @@ export class SseDecoder {
  * and each generator layer costs a generator, its queue and promises per step.
  */
 export class SseReader<T> implements AsyncIterableIterator<T> {
-  private readonly body: AsyncIterator<Uint8Array>;
+  private readonly body: AsyncIterator<Buffer>;
   private readonly decoder: SseDecoder;
   private readonly ready: T[] = [];
   private finished = false;
 
-  constructor(body: AsyncIterable<Uint8Array>, maxEventBytes: number, map: (e: SseEvent) => T | undefined) {
+  constructor(body: AsyncIterable<Buffer>, maxEventBytes: number, map: (e: SseEvent) => T | undefined) {
     this.body = body[Symbol.asyncIterator]();
     this.decoder = new SseDecoder(maxEventBytes, (e) => {
       const item = map(e);
@@ -103,6 +112,6 @@ export class SseReader<T> implements AsyncIterableIterator<T> {
   }
 }
 
-export function readSseEvents(body: AsyncIterable<Uint8Array>, maxEventBytes: number): SseReader<SseEvent> {
+export function readSseEvents(body: AsyncIterable<Buffer>, maxEventBytes: number): SseReader<SseEvent> {
   return new SseReader(body, maxEventBytes, (e) => e);
 }
