@@ -6,12 +6,13 @@
  * a registered child of one of them; all of them are stopped when the bench ends, fails, or
  * is interrupted.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_SETTINGS, parseBenchArgs, USAGE } from './args.ts';
 import { killAllChildren, stopAllChildren } from './child.ts';
+import { compareWithPast, describeChanges, parseResults } from './history.ts';
 import { measure, type Measurement } from './measure.ts';
 import { appendResults, consoleTable, describeSettings, failureReport, machineDescription, type ScenarioSettings } from './report.ts';
 import type { RunSettings, Scenario, ScenarioContext, Target } from './scenario.ts';
@@ -172,6 +173,9 @@ try {
   await stopAllChildren(3_000);
 }
 
+if (rows.length > 0 && existsSync(RESULTS_FILE)) {
+  notes.push(...describeChanges(compareWithPast(rows, parseResults(readFileSync(RESULTS_FILE, 'utf8')), machineDescription())));
+}
 process.stdout.write(`\n${consoleTable(rows)}\n`);
 const failures = [...aborted.map((a) => `scenario failed: ${a}`), ...failureReport(rows)];
 if (failures.length > 0) process.stdout.write(`\nErrors under load:\n${failures.join('\n')}\n`);

@@ -1,0 +1,114 @@
+/**
+ * What changed since the previous run on the same machine, read back from RESULTS.md: no
+ * change may cost any scenario more than 5%. Only figures that hold still between runs are
+ * compared: each row's ratios to its baseline, measured in the same run (absolute rates
+ * drift with the machine by more than that), and memory per idle session. Both sides are
+ * read from the markdown table report.ts writes, so they are rounded alike.
+ */
+import { markdownTable } from './report.ts';
+import type { Row } from './summary.ts';
+
+/** The columns compared, and which way is better. */
+const FIGURES = { 'ratio ops/s': 'higher', 'ratio p50': 'lower', 'ratio p99': 'lower', 'RSS KiB/session': 'lower' } as const;
+type Figure = keyof typeof FIGURES;
+
+export const THRESHOLD = 0.05;
+
+interface Section {
+  at: string;
+  machine: string;
+  commit: string;
+  rows: Map<string, Record<string, string>>;
+}
+
+/** One row of a results table, by column name; the key names the row across runs. */
+function parseTable(lines: readonly string[]): Map<string, Record<string, string>> {
+  const rows = new Map<string, Record<string, string>>();
+  const split = (line: string): string[] => line.slice(2, -2).split(' | ');
+  const header = lines[0] ? split(lines[0]) : [];
+  // Sections from before the op column name their rows differently: nothing to compare.
+  if (!header.includes('op')) return rows;
+  for (const line of lines.slice(2)) {
+    const cells = split(line);
+    const row = Object.fromEntries(header.map((name, i) => [name, cells[i] ?? '']));
+    rows.set(rowKey(row), row);
+  }
+  return rows;
+}
+
+function rowKey(row: Record<string, string>): string {
+  return `${row.scenario} / ${row.target} / ${row.op} / c=${row.conc}`;
+}
+
+export function parseResults(markdown: string): Section[] {
+  return markdown
+    .split(/^## /m)
+    .slice(1)
+    .map((text) => {
+      const lines = text.split('\n');
+      return {
+        at: lines[0]!.trim(),
+        machine: /^- Machine: (.*)$/m.exec(text)?.[1] ?? '',
+        commit: /^- Gateway commit: (.*)$/m.exec(text)?.[1] ?? '',
+        rows: parseTable(lines.filter((l) => l.startsWith('| '))),
+      };
+    });
+}
+
+/** The same machine: processor, cores, memory and Node; a kernel update does not make another one. */
+export function comparableMachine(description: string): string {
+  return description.replace(/, [^,]*$/, '');
+}
+
+function value(cell: string | undefined): number | undefined {
+  const n = Number.parseFloat(cell ?? '');
+  return Number.isFinite(n) ? n : undefined;
+}
+
+export interface Change {
+  row: string;
+  figure: Figure;
+  before: string;
+  after: string;
+  /** Relative change in the direction that is better: negative is worse. */
+  gain: number;
+  since: { at: string; commit: string };
+}
+
+/**
+ * Each figure of this run against the latest earlier run on the same machine that has the
+ * same row (runs of some scenarios only are compared with what they measured).
+ */
+export function compareWithPast(rows: readonly Row[], sections: readonly Section[], machine: string): { changes: Change[]; compared: number } {
+  const now = parseTable(markdownTable(rows).split('\n'));
+  const same = sections.filter((s) => comparableMachine(s.machine) === comparableMachine(machine)).reverse();
+  const changes: Change[] = [];
+  let compared = 0;
+  for (const [key, row] of now) {
+    const past = same.find((s) => s.rows.has(key));
+    if (!past) continue;
+    const old = past.rows.get(key)!;
+    for (const figure of Object.keys(FIGURES) as Figure[]) {
+      const before = value(old[figure]);
+      const after = value(row[figure]);
+      if (before === undefined || after === undefined || before <= 0 || after <= 0) continue;
+      compared++;
+      const gain = FIGURES[figure] === 'higher' ? after / before - 1 : before / after - 1;
+      changes.push({ row: key, figure, before: old[figure]!, after: row[figure]!, gain, since: { at: past.at, commit: past.commit } });
+    }
+  }
+  return { changes, compared };
+}
+
+/** Notes for the console and RESULTS.md: every figure more than 5% worse or better, and how many held. */
+export function describeChanges({ changes, compared }: { changes: readonly Change[]; compared: number }): string[] {
+  if (compared === 0) return ['Against earlier runs: none on this machine has these rows; this run is the first to compare with.'];
+  const worse = changes.filter((c) => c.gain < -THRESHOLD);
+  const better = changes.filter((c) => c.gain > THRESHOLD);
+  const line = (c: Change): string => `${c.row}: ${c.figure} ${c.before} → ${c.after} (${c.gain > 0 ? '+' : '−'}${Math.abs(c.gain * 100).toFixed(0)}%; before: ${c.since.at}, ${c.since.commit})`;
+  return [
+    `Against the previous run on this machine: ${worse.length} of ${compared} figures worse by more than ${THRESHOLD * 100}%, ${better.length} better, the rest within ${THRESHOLD * 100}%.`,
+    ...worse.map((c) => `Worse: ${line(c)}`),
+    ...better.map((c) => `Better: ${line(c)}`),
+  ];
+}
