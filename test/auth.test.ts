@@ -185,9 +185,10 @@ describe('authentication and tool-level authorization at the gateway', () => {
 
   it('writes one audit record per decision and per tool call, without tokens or arguments', async () => {
     expect((await call(await session(admin), 'up__broken')).error.message).toBe('up failed');
+    // The call's record is written after its reply has gone (records of one turn go out together).
     await waitFor(() => {
       try {
-        return readFileSync(auditFile, 'utf8').includes('"outcome":"denied"');
+        return /"tool":"up__broken"[^\n]*"outcome":"error"/.test(readFileSync(auditFile, 'utf8'));
       } catch {
         return false;
       }
