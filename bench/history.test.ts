@@ -70,15 +70,32 @@ describe('comparing a run with the previous one on the same machine', () => {
 
   it('compares with the latest run that has the row, on this machine only', () => {
     const markdown = recorded(run(4000, 3000), run(4000, 3600));
-    expect(describeChanges(compareWithPast(run(4000, 3600), parseResults(markdown), machineDescription()))[0]).toMatch(/0 of 3 figures worse/);
+    expect(describeChanges(compareWithPast(run(4000, 3600), parseResults(markdown), machineDescription()))[0]).toMatch(/0 of 3 figures worse by more than 5%, 0 better/);
     const elsewhere = parseResults(markdown.replaceAll(`- Machine: ${machineDescription()}`, '- Machine: Another CPU, 64 cores, 256.0 GiB RAM, Node v24.21.0, Linux 6.1'));
     expect(describeChanges(compareWithPast(run(4000, 3000), elsewhere, machineDescription()))).toEqual([expect.stringMatching(/none on this machine has these rows/)]);
   });
 
-  it('compares memory per idle session as itself, lower being better', () => {
+  it('skips runs that were profiled or had failures', () => {
+    const file = join(dir, 'profiled.md');
+    appendResults(file, run(4000, 3000), [], true, []);
+    const past = parseResults(readFileSync(file, 'utf8'));
+    expect(describeChanges(compareWithPast(run(4000, 2000), past, machineDescription()))).toEqual([expect.stringMatching(/none on this machine has these rows/)]);
+  });
+
+  it('compares memory per idle session as itself, lower being better, and leaves rounding alone', () => {
     const idle = (kib: number): Row[] => [row('direct', 500, 5, undefined, 10), row('gateway', 450, 5.5, row('direct', 500, 5), kib)];
     const past = parseResults(recorded(idle(1.4)));
-    const changes = compareWithPast(idle(1.6), past, machineDescription()).changes.filter((c) => c.figure === 'RSS KiB/session' && c.row.includes('gateway'));
-    expect(changes).toEqual([expect.objectContaining({ before: '1.4', after: '1.6', gain: expect.closeTo(-0.125, 3) })]);
+    const memory = (kib: number) => compareWithPast(idle(kib), past, machineDescription()).changes.filter((c) => c.figure === 'RSS KiB/session' && c.row.includes('gateway'));
+    expect(memory(1.6)).toEqual([expect.objectContaining({ before: '1.4', after: '1.6', change: expect.closeTo(0.143, 3), verdict: 'worse' })]);
+    // 7% more, but one unit of the last digit shown: as likely rounding as growth.
+    expect(memory(1.5)).toEqual([expect.objectContaining({ after: '1.5', verdict: 'held' })]);
+    expect(memory(1.2)).toEqual([expect.objectContaining({ after: '1.2', verdict: 'better' })]);
+  });
+
+  it('counts a latency ratio 5% higher as 5% worse', () => {
+    const base = row('direct', 4000, 2);
+    const latency = (p50: number): Row[] => [base, row('gateway', 3000, p50, base)];
+    const changes = compareWithPast(latency(2.12), parseResults(recorded(latency(2))), machineDescription()).changes;
+    expect(changes.find((c) => c.figure === 'ratio p50')).toMatchObject({ before: '1.00×', after: '1.06×', verdict: 'worse' });
   });
 });

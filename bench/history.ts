@@ -18,6 +18,8 @@ interface Section {
   at: string;
   machine: string;
   commit: string;
+  /** Profiled, or with failed operations: not a run to measure another against. */
+  unrepresentative: boolean;
   rows: Map<string, Record<string, string>>;
 }
 
@@ -50,6 +52,7 @@ export function parseResults(markdown: string): Section[] {
         at: lines[0]!.trim(),
         machine: /^- Machine: (.*)$/m.exec(text)?.[1] ?? '',
         commit: /^- Gateway commit: (.*)$/m.exec(text)?.[1] ?? '',
+        unrepresentative: /^- Settings \(gateways under --cpu-prof/m.test(text) || /^Errors under load:$/m.test(text),
         rows: parseTable(lines.filter((l) => l.startsWith('| '))),
       };
     });
@@ -65,13 +68,21 @@ function value(cell: string | undefined): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
+/** One unit of the last digit a cell shows: a change of one unit may be rounding alone. */
+function roundingStep(cell: string): number {
+  const decimals = /\.(\d+)/.exec(cell)?.[1]?.length ?? 0;
+  return 10 ** -decimals;
+}
+
 export interface Change {
   row: string;
   figure: Figure;
   before: string;
   after: string;
-  /** Relative change in the direction that is better: negative is worse. */
-  gain: number;
+  /** after / before − 1. */
+  change: number;
+  /** Beyond the threshold, and beyond what rounding the two cells can explain. */
+  verdict: 'worse' | 'better' | 'held';
   since: { at: string; commit: string };
 }
 
@@ -81,7 +92,7 @@ export interface Change {
  */
 export function compareWithPast(rows: readonly Row[], sections: readonly Section[], machine: string): { changes: Change[]; compared: number } {
   const now = parseTable(markdownTable(rows).split('\n'));
-  const same = sections.filter((s) => comparableMachine(s.machine) === comparableMachine(machine)).reverse();
+  const same = sections.filter((s) => !s.unrepresentative && comparableMachine(s.machine) === comparableMachine(machine)).reverse();
   const changes: Change[] = [];
   let compared = 0;
   for (const [key, row] of now) {
@@ -91,10 +102,14 @@ export function compareWithPast(rows: readonly Row[], sections: readonly Section
     for (const figure of Object.keys(FIGURES) as Figure[]) {
       const before = value(old[figure]);
       const after = value(row[figure]);
-      if (before === undefined || after === undefined || before <= 0 || after <= 0) continue;
+      // A figure of zero or less (memory that shrank within noise) has no relative change.
+      if (before === undefined || after === undefined || before <= 0) continue;
       compared++;
-      const gain = FIGURES[figure] === 'higher' ? after / before - 1 : before / after - 1;
-      changes.push({ row: key, figure, before: old[figure]!, after: row[figure]!, gain, since: { at: past.at, commit: past.commit } });
+      const change = after / before - 1;
+      const moved = Math.abs(change) > THRESHOLD && Math.abs(after - before) > roundingStep(old[figure]!) * (1 + 1e-9);
+      const up = FIGURES[figure] === 'higher' ? 'better' : 'worse';
+      const verdict = !moved ? 'held' : change > 0 ? up : up === 'better' ? 'worse' : 'better';
+      changes.push({ row: key, figure, before: old[figure]!, after: row[figure]!, change, verdict, since: { at: past.at, commit: past.commit } });
     }
   }
   return { changes, compared };
@@ -103,9 +118,9 @@ export function compareWithPast(rows: readonly Row[], sections: readonly Section
 /** Notes for the console and RESULTS.md: every figure more than 5% worse or better, and how many held. */
 export function describeChanges({ changes, compared }: { changes: readonly Change[]; compared: number }): string[] {
   if (compared === 0) return ['Against earlier runs: none on this machine has these rows; this run is the first to compare with.'];
-  const worse = changes.filter((c) => c.gain < -THRESHOLD);
-  const better = changes.filter((c) => c.gain > THRESHOLD);
-  const line = (c: Change): string => `${c.row}: ${c.figure} ${c.before} → ${c.after} (${c.gain > 0 ? '+' : '−'}${Math.abs(c.gain * 100).toFixed(0)}%; before: ${c.since.at}, ${c.since.commit})`;
+  const worse = changes.filter((c) => c.verdict === 'worse');
+  const better = changes.filter((c) => c.verdict === 'better');
+  const line = (c: Change): string => `${c.row}: ${c.figure} ${c.before} → ${c.after} (${c.change > 0 ? '+' : '−'}${Math.abs(c.change * 100).toFixed(0)}%; before: ${c.since.at}, ${c.since.commit})`;
   return [
     `Against the previous run on this machine: ${worse.length} of ${compared} figures worse by more than ${THRESHOLD * 100}%, ${better.length} better, the rest within ${THRESHOLD * 100}%.`,
     ...worse.map((c) => `Worse: ${line(c)}`),
