@@ -172,11 +172,11 @@ function outcomeOf(response: Inbound | undefined): 'ok' | 'error' {
   return !m || 'error' in m || ('result' in m && (m.result as { isError?: unknown } | null)?.isError === true) ? 'error' : 'ok';
 }
 
-/** The final response of a forwarded reply: the upstream's own bytes unless a mapper changed the result. */
+/** The final response of a forwarded reply: the upstream's own bytes unless a mapper changed the result, or inspected it. */
 export function finalResponse(reply: ForwardReply, inbound: Inbound): MaybePromise<string> {
   const m = inbound.message;
   if (!reply.mapResult || !('result' in m)) return inbound.raw;
-  return andThen(reply.mapResult(m.result, inbound.raw.length), (mapped) => (mapped === m.result ? inbound.raw : JSON.stringify({ ...m, result: mapped })));
+  return andThen(reply.mapResult(m.result, inbound.raw.length), (mapped) => (mapped === m.result && !reply.reencode ? inbound.raw : JSON.stringify({ ...m, result: mapped })));
 }
 
 export function isResponseTo(inbound: Inbound, id: JsonRpcId): boolean {

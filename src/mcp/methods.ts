@@ -11,9 +11,10 @@ import type { Inbound } from './upstream/types.ts';
 
 /**
  * Rewrites a forwarded result (names back to their downstream form, a guard's redactions).
- * Returning the same object means "unchanged": the upstream's bytes are passed on as they are.
+ * Returning the same object means "unchanged": the upstream's bytes are passed on as they are,
+ * unless the reply says they must not be. `sourceChars`: the length of the JSON text of the
+ * message the result came in.
  */
-/** `sourceChars`: the length of the JSON text of the message the result came in. */
 export type ResultMapper = (result: Record<string, unknown>, sourceChars: number) => MaybePromise<Record<string, unknown>>;
 
 /** A result the gateway composed itself, or the upstream's messages to pass on. */
@@ -25,6 +26,12 @@ export type Reply =
       readonly messages: AsyncIterableIterator<Inbound>;
       /** Absent: the final response passes through byte for byte. */
       readonly mapResult?: ResultMapper;
+      /**
+       * The result was inspected: what goes out is the gateway's encoding of what the
+       * inspection saw, never the upstream's bytes. Those may say more than their parse (a
+       * duplicate key whose first value a client's parser keeps, padding past the size cap).
+       */
+      readonly reencode?: boolean;
     };
 
 export type MethodHandler = (ctx: SessionContext, request: JsonRpcRequest, signal: AbortSignal) => MaybePromise<Reply>;
@@ -43,11 +50,12 @@ function forward(
   signal: AbortSignal,
   subject: AuthzTarget | undefined,
   mapResult?: ResultMapper,
+  reencode = false,
 ): MaybePromise<Reply> {
   const args = request.method === 'tools/call' || request.method === 'prompts/get' ? (params.arguments ?? {}) : undefined;
   const send = (injected: Record<string, string> | undefined): Reply => {
     const messages = ctx.exchange(target.backend, { jsonrpc: '2.0', id: request.id, method: request.method, params }, signal, injected);
-    return mapResult ? { kind: 'forward', backend: target.backend, messages, mapResult } : { kind: 'forward', backend: target.backend, messages };
+    return mapResult ? { kind: 'forward', backend: target.backend, messages, mapResult, reencode } : { kind: 'forward', backend: target.backend, messages };
   };
   return andThen(ctx.authorize(request.method, target.backend, subject, args), send);
 }
@@ -76,7 +84,7 @@ function byName(namespace: Namespace, field: 'name' | 'uri'): MethodHandler {
             return taskIds ? andThen(inspected, (checked) => taskIds(checked, sourceChars)) : inspected;
           };
         }
-        return forward(ctx, request, target, { ...request.params, [field]: target.name }, signal, { kind, name: target.name, downstreamName: name }, mapResult);
+        return forward(ctx, request, target, { ...request.params, [field]: target.name }, signal, { kind, name: target.name, downstreamName: name }, mapResult, guard !== undefined);
       };
       // Arguments are checked against the definition the guard screened: learn it first if it is new.
       return guard?.config.validateArguments && !guard.knows(target.name) ? screenTools(ctx, target.backend, signal).then(send) : send();

@@ -27,6 +27,8 @@ const jsonText = fc.letrec((tie) => ({
     fc.tuple(fc.integer({ min: -9, max: 9 }), fc.integer({ min: -400, max: 400 })).map(([m, e]) => `${m}e${e}`),
     fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
     anyString.map((text) => JSON.stringify(text)),
+    // Unescaped, lone surrogates included: the text's own characters, as a server may send them.
+    fc.string({ unit: anyUnit }).map((text) => `"${text.replace(/["\\\u0000-\u001f]/g, '')}"`),
     fc.array(fc.integer({ min: 0, max: 0xffff })).map((codes) => `"${codes.map(hex4).join('')}"`),
     fc.constantFrom('true', 'false', 'null'),
     fc.array(tie('node')).map((items) => `[ ${items.join(' , ')} ]`),
@@ -58,6 +60,7 @@ describe('jsonByteLength', () => {
     // The worst cases come close: a number in exponent form, a lone surrogate.
     expect(jsonByteLength(JSON.parse('9e20'))).toBe(21);
     expect(jsonByteLength(JSON.parse('"\\ud800"'))).toBe(8);
+    expect(jsonByteLength(JSON.parse(`"${'\ud800'.repeat(100)}"`))).toBe(602);
   });
 
   it('counts what JSON.stringify drops or turns into null', () => {

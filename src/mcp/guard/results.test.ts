@@ -115,13 +115,22 @@ describe('ResultInspector without a guardrail', () => {
     });
   });
 
-  it('measures a result whose message was long enough to be over the cap, and only then', async () => {
+  it('measures a result unless its message was too short to hold one over the cap', async () => {
     const r = result('x'.repeat(2000));
     const text = JSON.stringify({ jsonrpc: '2.0', id: 1, result: r });
     const capped = inspector({ maxResultBytes: 1024 });
     expect(await capped.inspect({ ...context, sourceChars: text.length }, r)).toMatchObject({ action: 'block', cause: 'too-large' });
-    // A message of 100 characters holds no result over 600 bytes: none is measured.
-    expect(await capped.inspect({ ...context, sourceChars: 100 }, result('short'))).toMatchObject({ action: 'pass' });
+    // 171 characters could parse to 1,026 bytes of JSON: measured. 170 could not (1,020): not
+    // measured, which a result that does not come from such a text shows.
+    expect(await capped.inspect({ ...context, sourceChars: 171 }, r)).toMatchObject({ action: 'block', cause: 'too-large' });
+    expect(await capped.inspect({ ...context, sourceChars: 170 }, r)).toMatchObject({ action: 'pass' });
+  });
+
+  it('measures a redacted result again: a marker may be longer than what it replaced', async () => {
+    const r = result(Array.from({ length: 40 }, () => 'AKIAIOSFODNN7EXAMPLE').join(' '));
+    const size = Buffer.byteLength(JSON.stringify(r));
+    const outcome = await inspector({ maxResultBytes: size + 10 }).inspect(context, r);
+    expect(outcome).toEqual({ action: 'block', reason: `result larger than ${size + 10} bytes`, cause: 'too-large' });
   });
 
   it('blocks a result that is not an object, saying so', async () => {
@@ -135,6 +144,10 @@ describe('ResultInspector without a guardrail', () => {
     for (let i = 0; i < 200_000; i++) deep = [deep];
     const outcome = await inspector({ maxResultBytes: 10_000_000 }).inspect(context, { content: [], structuredContent: deep });
     expect(outcome).toEqual({ action: 'block', reason: 'result nested too deeply to inspect', cause: 'uninspectable' });
+    // Nowhere the redactor looks, from a message short enough for its size to be known: still walked.
+    const text = `{"content":[],"_meta":${'['.repeat(200_000)}${']'.repeat(200_000)}}`;
+    const fromText = await inspector({ maxResultBytes: 100_000_000, redact: { builtins: [], patterns: [] } }).inspect({ ...context, sourceChars: text.length }, JSON.parse(text));
+    expect(fromText).toEqual({ action: 'block', reason: 'result nested too deeply to inspect', cause: 'uninspectable' });
   });
 
   it('throws on an invalid pattern, naming it', () => {

@@ -53,6 +53,9 @@ export type InspectOutcome =
   | { action: 'pass'; result: Record<string, unknown>; redactions: number; guardrail?: 'allowed' | 'redacted' | 'unavailable' }
   | { action: 'block'; reason: string; cause: 'too-large' | 'uninspectable' | 'guardrail' | 'guardrail-unavailable' };
 
+/** Messages up to this long hold results shallow enough to need no measuring (see shallowAndSmall). */
+const SHALLOW_SOURCE_CHARS = 2048;
+
 /** Room for the guardrail's envelope around a replacement result. */
 const GUARDRAIL_ENVELOPE_BYTES = 65_536;
 
@@ -85,11 +88,10 @@ export class ResultInspector {
     if (typeof result !== 'object' || result === null || Array.isArray(result)) return { action: 'block', reason: 'result is not an object', cause: 'uninspectable' };
     let redacted: { result: Record<string, unknown>; redactions: number };
     try {
-      const boundedBySource = context.sourceChars !== undefined && context.sourceChars * MAX_JSON_GROWTH <= this.maxResultBytes;
-      if (!boundedBySource && jsonByteLength(result, this.maxResultBytes) > this.maxResultBytes) {
-        return { action: 'block', reason: `result larger than ${this.maxResultBytes} bytes`, cause: 'too-large' };
-      }
+      if (!this.shallowAndSmall(context.sourceChars) && this.overCap(result)) return this.tooLarge();
       redacted = this.redactor.redact(result);
+      // A marker may be longer than what it replaced.
+      if (redacted.redactions > 0 && this.overCap(redacted.result)) return this.tooLarge();
     } catch (error) {
       // Nesting deeper than the stack: what cannot be looked through is not forwarded.
       if (!(error instanceof RangeError)) throw error;
@@ -97,6 +99,23 @@ export class ResultInspector {
     }
     if (!this.guardrail) return { action: 'pass', result: redacted.result, redactions: redacted.redactions };
     return this.review(this.guardrail, context, redacted);
+  }
+
+  /**
+   * A result parsed from a text this short is neither over the cap (a parsed text grows at
+   * most MAX_JSON_GROWTH bytes a character) nor nested deeper than a walk of it can go (each
+   * level takes two characters): it needs no measuring.
+   */
+  private shallowAndSmall(sourceChars: number | undefined): boolean {
+    return sourceChars !== undefined && sourceChars <= SHALLOW_SOURCE_CHARS && sourceChars * MAX_JSON_GROWTH <= this.maxResultBytes;
+  }
+
+  private overCap(result: Record<string, unknown>): boolean {
+    return jsonByteLength(result, this.maxResultBytes) > this.maxResultBytes;
+  }
+
+  private tooLarge(): InspectOutcome {
+    return { action: 'block', reason: `result larger than ${this.maxResultBytes} bytes`, cause: 'too-large' };
   }
 
   private async review(guardrail: GuardrailClient, context: InspectContext, redacted: { result: Record<string, unknown>; redactions: number }): Promise<InspectOutcome> {

@@ -191,6 +191,8 @@ describe('an upstream HTTP reply', () => {
       await busy.next();
       const stream = on('/sse?given-up', 'listen');
       await stream.return();
+      // The reader stopped: it is done, not failed.
+      expect((await stream.next()).done).toBe(true);
       await pool.request({ method: 'GET', path: '/release' }).then((r) => r.body.dump());
       expect(await readAll(busy)).toEqual([response(1)]);
       expect(await readAll(on('/sse', 'request'))).toHaveLength(2);

@@ -130,8 +130,10 @@ export class HttpReply implements AsyncIterableIterator<Inbound>, Dispatcher.Dis
       if (this.queue.length === 0 && this.controller?.paused) this.controller.resume();
       return Promise.resolve({ value, done: false });
     }
+    // A reader that stopped is done, whatever ended the exchange after it.
+    if (this.stopped) return ENDED;
     if (this.failure) return Promise.reject(this.failure);
-    if (this.finished || this.stopped) return ENDED;
+    if (this.finished) return ENDED;
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
     });
