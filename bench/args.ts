@@ -13,6 +13,8 @@ export interface BenchArgs {
   perfMap: boolean;
   gatewayLog: string;
   record: boolean;
+  /** A commit whose gateway is measured beside this tree's, interleaved (scenarios a, d, e). */
+  against: string | undefined;
 }
 
 /** Settings of a scenario that declares no defaults of its own (scenario a). */
@@ -31,6 +33,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --cpu-prof          run gateways under --cpu-prof, profiles in bench/profiles/
   --perf-map          gateways write /tmp/perf-<pid>.map, so Linux perf names their JavaScript frames
   --gateway-log LVL   gateway log level, shown on stderr (default silent)
+  --against REV       also measure the gateway of commit REV (a git worktree) beside this one, in a, d and e
   --no-record         do not append to bench/RESULTS.md`;
 
 function positive(name: string, text: string, integer: boolean): number {
@@ -56,6 +59,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       'cpu-prof': { type: 'boolean', default: false },
       'perf-map': { type: 'boolean', default: false },
       'gateway-log': { type: 'string', default: 'silent' },
+      against: { type: 'string' },
       record: { type: 'boolean', default: true },
       help: { type: 'boolean', default: false },
     },
@@ -81,5 +85,6 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     perfMap: values['perf-map'],
     gatewayLog: values['gateway-log'],
     record: values.record,
+    against: values.against,
   };
 }

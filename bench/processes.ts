@@ -4,7 +4,7 @@
  * before the upstreams they stand in front of, gently enough for --cpu-prof to write its profile.
  */
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { COMPILE_CACHE_DIR, gatewayRuntime } from '../src/cli/node-flags.ts';
 import { Child } from './child.ts';
 import type { ScenarioContext } from './scenario.ts';
@@ -17,7 +17,8 @@ export interface Started {
   urls: string[];
 }
 
-let primed = false;
+/** Gateway scripts whose modules are in the compile cache already. */
+const primed = new Set<string>();
 
 /**
  * Fills the compile cache with the gateway process's modules, once per bench run, in a
@@ -25,10 +26,9 @@ let primed = false;
  * gateway after a source change strips TypeScript itself and carries the stripper (17–30 MiB
  * of peak RSS) through its measurements.
  */
-function primeCompileCache(flags: string[], env: Record<string, string>): void {
-  if (primed) return;
-  primed = true;
-  const script = fileURLToPath(new URL('./gateway-process.ts', import.meta.url));
+function primeCompileCache(script: string, flags: string[], env: Record<string, string>): void {
+  if (primed.has(script)) return;
+  primed.add(script);
   const run = spawnSync(process.execPath, [...flags, script, '--prime'], { stdio: 'ignore', env: { ...process.env, ...env } });
   if (run.status !== 0) throw new Error(`priming the compile cache failed (exit ${run.status})`);
 }
@@ -50,15 +50,18 @@ export class Processes {
 
   /**
    * bench/gateway-process.ts running `config` as the launcher runs the gateway (its environment,
-   * Node flags and compile cache), with the context's log level and Node flags.
+   * Node flags and compile cache), with the context's log level and Node flags; `tree`: the
+   * gateway of another checkout (its own script and launcher), instead of this one's.
    */
-  gateway(ctx: ScenarioContext, config: ReturnType<typeof gatewayConfig>, label = 'gateway', execArgv: string[] = []): Promise<Started> {
-    const runtime = gatewayRuntime();
+  gateway(ctx: ScenarioContext, config: ReturnType<typeof gatewayConfig>, label = 'gateway', execArgv: string[] = [], tree?: string): Promise<Started> {
+    const root = tree ? pathToFileURL(`${tree}/`) : new URL('../', import.meta.url);
+    const runtime = gatewayRuntime(new URL('bin/switchboard.js', root));
+    const script = fileURLToPath(new URL('bench/gateway-process.ts', root));
     const env = { ...runtime.env, NODE_COMPILE_CACHE: COMPILE_CACHE_DIR };
-    primeCompileCache(runtime.flags, env);
+    primeCompileCache(script, runtime.flags, env);
     const flags = [...runtime.flags, ...execArgv, ...ctx.gatewayExecArgv];
     const args = ['--config', JSON.stringify(config), '--log-level', ctx.gatewayLogLevel];
-    return this.start('./gateway-process.ts', args, label, flags, 10_000, env);
+    return this.start(script, args, label, flags, 10_000, env);
   }
 
   /** bench/passthrough-process.ts: a blind HTTP pass-through in front of `upstreamUrl`. */

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_SETTINGS, parseBenchArgs, USAGE } from './args.ts';
 import { killAllChildren, stopAllChildren } from './child.ts';
 import { compareWithPast, describeChanges, parseResults } from './history.ts';
+import { checkout, type Worktree } from './worktree.ts';
 import { measure, type Measurement } from './measure.ts';
 import { appendResults, consoleTable, describeSettings, failureReport, machineDescription, type ScenarioSettings } from './report.ts';
 import type { RunSettings, Scenario, ScenarioContext, Target } from './scenario.ts';
@@ -56,6 +57,19 @@ if (args.perfMap) {
   // V8 also writes a log per process with it: kept out of the working directory.
   mkdirSync(V8_LOG_DIR, { recursive: true });
   ctx.gatewayExecArgv.push('--perf-basic-prof-only-functions', `--logfile=${join(V8_LOG_DIR, 'v8.log')}`);
+}
+
+if (args.against !== undefined) {
+  let worktree: Worktree;
+  try {
+    worktree = checkout(args.against);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  // On every way out, interrupted ones included (the handler is synchronous).
+  process.on('exit', () => worktree.remove());
+  ctx.against = { label: `gateway @${worktree.commit}`, dir: worktree.dir };
 }
 
 const all = SCENARIOS.map((make) => make());
@@ -155,8 +169,10 @@ try {
           if (row.foreignCpuPct > FOREIGN_BUSY_PCT) notes.push(`${where}: other processes used ${row.foreignCpuPct.toFixed(0)}% of a core during the runs; the numbers are disturbed.`);
         }
         for (const [i, target] of scenario.targets.entries()) {
-          const other = target.alsoAgainst && rowAt[scenario.targets.indexOf(target.alsoAgainst)];
-          if (other) notes.push(`${scenario.name} / ${rowAt[i]!.target} / c=${concurrency}: against ${other.target}: ${comparison(rowAt[i]!, other)}`);
+          for (const reference of target.alsoAgainst ?? []) {
+            const other = rowAt[scenario.targets.indexOf(reference)]!;
+            notes.push(`${scenario.name} / ${rowAt[i]!.target} / c=${concurrency}: against ${other.target}: ${comparison(rowAt[i]!, other)}`);
+          }
         }
       }
     } catch (err) {

@@ -46,8 +46,8 @@ export interface Target {
   behind?: Probe;
   /** The target this one is compared with; default: the scenario's first target. */
   baseline?: Target;
-  /** A second reference, compared in a note under the table (the gateway against the blind pass-through). */
-  alsoAgainst?: Target;
+  /** More references, each compared in a note under the table (the gateway against the blind pass-through, or another commit's gateway). */
+  alsoAgainst?: Target[];
   /**
    * This target stands for the slowest of these candidates: before the rounds at each
    * concurrency the runner screens them with short runs and measures the slowest in its place.
@@ -72,6 +72,8 @@ export interface ScenarioContext {
   idleSessions: number;
   /** Progress notifications per call in scenario (e). */
   progressSteps: number;
+  /** Another commit's tree (`--against`), whose gateway scenarios measure beside this one's. */
+  against?: { label: string; dir: string } | undefined;
 }
 
 export interface Scenario {

@@ -46,14 +46,19 @@ function directVsGateway(options: Options): () => Scenario {
         const gc = options.memory ? ['--expose-gc'] : [];
         const upstream = await processes.upstream('upstream', [], gc);
         const behind = options.memory ? await processes.upstream('upstream (behind gateway)', [], gc) : upstream;
-        const gateway = await processes.gateway(ctx, gatewayConfig([httpBackend(BACKEND, behind.url)]), 'gateway', gc);
+        const config = gatewayConfig([httpBackend(BACKEND, behind.url)]);
+        const gateway = await processes.gateway(ctx, config, 'gateway', gc);
         const load = options.load(ctx);
         const passThrough = options.passThrough ? await processes.passThrough(upstream.url) : undefined;
         const floor: Target | undefined = passThrough && { name: 'pass-through', url: passThrough.url, load, server: passThrough.child, behind: upstream.child };
+        // Memory is measured one target per process behind: another commit's gateway would share the upstream.
+        const other = ctx.against && !options.memory ? await processes.gateway(ctx, config, ctx.against.label, gc, ctx.against.dir) : undefined;
+        const earlier: Target | undefined = other && { name: ctx.against!.label, url: other.url, load: prefixed(load, BACKEND), server: other.child, behind: behind.child };
+        const references = [floor, earlier].filter((t): t is Target => t !== undefined);
         scenario.targets = [
           { name: 'direct', url: upstream.url, load, server: upstream.child },
-          ...(floor ? [floor] : []),
-          { name: 'gateway', url: gateway.url, load: prefixed(load, BACKEND), server: gateway.child, behind: behind.child, ...(floor ? { alsoAgainst: floor } : {}) },
+          ...references,
+          { name: 'gateway', url: gateway.url, load: prefixed(load, BACKEND), server: gateway.child, behind: behind.child, alsoAgainst: references },
         ];
       },
       async teardown() {

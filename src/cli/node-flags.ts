@@ -17,10 +17,10 @@ export interface GatewayRuntime {
  * line of bin/switchboard.js (what `npm start` and `npx switchboard` execute); whatever starts
  * the gateway another way (the bench, a container command) takes them from here.
  */
-export function gatewayRuntime(): GatewayRuntime {
-  const first = readFileSync(LAUNCHER, 'utf8').split('\n', 1)[0] ?? '';
+export function gatewayRuntime(launcher: URL = LAUNCHER): GatewayRuntime {
+  const first = readFileSync(launcher, 'utf8').split('\n', 1)[0] ?? '';
   const match = SHEBANG.exec(first);
-  if (!match) throw new Error(`${LAUNCHER.pathname}: the first line must be "#!/usr/bin/env -S [NAME=value ...] node [--flag[=value] ...]", got ${JSON.stringify(first)}`);
+  if (!match) throw new Error(`${launcher.pathname}: the first line must be "#!/usr/bin/env -S [NAME=value ...] node [--flag[=value] ...]", got ${JSON.stringify(first)}`);
   const words = (text: string): string[] => text.trim().split(' ').filter(Boolean);
   const env = Object.fromEntries(words(match[1]!).map((assignment) => assignment.split(/=(.*)/, 2)));
   return { env, flags: words(match[2]!) };

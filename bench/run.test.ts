@@ -1,0 +1,25 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const RUNNER = fileURLToPath(new URL('./run.ts', import.meta.url));
+const git = async (...args: string[]): Promise<string> => (await run('git', args, { cwd: fileURLToPath(new URL('..', import.meta.url)) })).stdout.trim();
+
+describe('npm run bench', () => {
+  it('measures another commit’s gateway beside this one’s, and cleans its worktree away', async () => {
+    const commit = await git('rev-parse', '--short', 'HEAD');
+    const { stdout } = await run(process.execPath, [RUNNER, '--scenario', 'a', '--duration', '1', '--warmup', '0.5', '--rounds', '1', '--concurrency', '2', '--no-record', '--against', 'HEAD'], { timeout: 90_000 });
+    const rows = stdout.split('\n').filter((line) => /^\(a\) tools\/call, streamable HTTP {2,}/.test(line));
+    expect(rows.map((line) => line.split(/\s{2,}/)[1])).toEqual(['direct', 'pass-through', `gateway @${commit}`, 'gateway']);
+    // Every row measured calls, none failed.
+    for (const row of rows) expect(Number(row.split(/\s{2,}/)[4])).toBeGreaterThan(0);
+    expect(stdout).toContain(`/ gateway / c=2: against gateway @${commit}: ops/s`);
+    expect(await git('worktree', 'list')).not.toContain(`switchboard-bench-${commit}`);
+  }, 120_000);
+
+  it('refuses a commit that does not exist, saying so', async () => {
+    await expect(run(process.execPath, [RUNNER, '--scenario', 'a', '--against', 'no-such-commit'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--against "no-such-commit": no such commit') });
+  });
+});
