@@ -177,8 +177,9 @@ describe('hostile servers', () => {
     // A duplicate key: JSON.parse keeps the last value, a client's parser may keep the first.
     const smuggled = await startOddServer((id) => `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":{"content":[{"type":"text","text":"AKIAABCDEFGHIJKLMNOP"}],"content":[{"type":"text","text":"clean"}]}}`);
     const padded = await startOddServer((id) => `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":{"content":[{"type":"text","text":"small"}]${' '.repeat(20_000)}}}`);
+    const stowaway = await startOddServer((id) => JSON.stringify({ jsonrpc: '2.0', id, result: { content: [{ type: 'text', text: 'small' }] }, pad: 'x'.repeat(20_000) }));
     try {
-      for (const [odd, text] of [[smuggled, 'clean'], [padded, 'small']] as const) {
+      for (const [odd, text] of [[smuggled, 'clean'], [padded, 'small'], [stowaway, 'small']] as const) {
         const running = await gatewayFor(odd.url, { results: { maxBytes: 4096 } }, 'odd');
         try {
           const h = await session(running.url);
@@ -193,6 +194,21 @@ describe('hostile servers', () => {
     } finally {
       smuggled.close();
       padded.close();
+      stowaway.close();
+    }
+  });
+
+  it("an upstream's error is screened like a result: its message redacted, data over the cap left out", async () => {
+    const failing = await startOddServer((id) => JSON.stringify({ jsonrpc: '2.0', id, error: { code: -32001, message: 'no access with AKIAABCDEFGHIJKLMNOP', data: { dump: 'x'.repeat(20_000) } }, pad: 'y'.repeat(20_000) }));
+    const running = await gatewayFor(failing.url, { results: { maxBytes: 4096 } }, 'odd');
+    try {
+      const h = await session(running.url);
+      const res = await post(running.url, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'odd__anything', arguments: {} } }, h);
+      expect(res.text).not.toContain('AKIA');
+      expect(finalMessage(res.text)).toEqual({ jsonrpc: '2.0', id: 2, error: { code: -32001, message: 'no access with [REDACTED:aws-access-key-id]' } });
+    } finally {
+      await running.stop();
+      failing.close();
     }
   });
 

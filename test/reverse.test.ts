@@ -162,4 +162,15 @@ describe('MCP tasks through the gateway', () => {
     const bogus = await post(gw.url, { jsonrpc: '2.0', id: 6, method: 'tasks/get', params: { taskId: 'nobody__123' } }, h);
     expect(finalMessage(bogus.text).error.message).toMatch(/Unknown task/);
   });
+
+  it("a task's result is inspected by its backend's guard, as the call's would have been", async () => {
+    const sid = await rawSession(gw.url);
+    const h = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+    const created = await post(gw.url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'a__long_job', arguments: { label: 'AKIAABCDEFGHIJKLMNOP' }, task: { ttl: 60_000 } } }, h);
+    const taskId: string = finalMessage(created.text).result.task.taskId;
+    await waitFor(async () => finalMessage((await post(gw.url, { jsonrpc: '2.0', id: 2, method: 'tasks/get', params: { taskId } }, h)).text).result.status === 'completed');
+    const result = await post(gw.url, { jsonrpc: '2.0', id: 3, method: 'tasks/result', params: { taskId } }, h);
+    expect(result.text).not.toContain('AKIA');
+    expect(finalMessage(result.text).result.content[0].text).toBe('a finished [REDACTED:aws-access-key-id]');
+  });
 });

@@ -172,11 +172,16 @@ function outcomeOf(response: Inbound | undefined): 'ok' | 'error' {
   return !m || 'error' in m || ('result' in m && (m.result as { isError?: unknown } | null)?.isError === true) ? 'error' : 'ok';
 }
 
-/** The final response of a forwarded reply: the upstream's own bytes unless a mapper changed the result, or inspected it. */
+/**
+ * The final response of a forwarded reply: the upstream's own bytes unless a mapper changed
+ * the result or a guard inspected the reply; then the gateway's own encoding of the response,
+ * with nothing in it but what JSON-RPC defines.
+ */
 export function finalResponse(reply: ForwardReply, inbound: Inbound): MaybePromise<string> {
-  const m = inbound.message;
-  if (!reply.mapResult || !('result' in m)) return inbound.raw;
-  return andThen(reply.mapResult(m.result, inbound.raw.length), (mapped) => (mapped === m.result && !reply.reencode ? inbound.raw : JSON.stringify({ ...m, result: mapped })));
+  const m = inbound.message as JsonRpcResponse;
+  if ('error' in m) return reply.screenError ? JSON.stringify({ jsonrpc: '2.0', id: m.id, error: reply.screenError(m.error) }) : inbound.raw;
+  if (!reply.mapResult) return reply.screenError ? JSON.stringify({ jsonrpc: '2.0', id: m.id, result: m.result }) : inbound.raw;
+  return andThen(reply.mapResult(m.result, inbound.raw.length), (mapped) => (mapped === m.result && !reply.screenError ? inbound.raw : JSON.stringify({ jsonrpc: '2.0', id: m.id, result: mapped })));
 }
 
 export function isResponseTo(inbound: Inbound, id: JsonRpcId): boolean {

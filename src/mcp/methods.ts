@@ -1,10 +1,11 @@
 import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
 import { andThen, type MaybePromise } from '../util/maybe-promise.ts';
-import type { JsonRpcRequest } from '../jsonrpc/message.ts';
+import type { JsonRpcErrorObject, JsonRpcRequest } from '../jsonrpc/message.ts';
 import { call } from './federation/exchange.ts';
 import { LIST_KINDS, listFederated, screenTools } from './federation/lists.ts';
 import { resolveTarget, type Namespace } from './federation/router.ts';
 import type { Target } from './federation/naming.ts';
+import type { BackendGuard } from './guard/backend-guard.ts';
 import type { AuthzTarget, SessionContext } from './session-context.ts';
 import { mapTaskIds, splitTaskId } from './tasks.ts';
 import type { Inbound } from './upstream/types.ts';
@@ -27,11 +28,12 @@ export type Reply =
       /** Absent: the final response passes through byte for byte. */
       readonly mapResult?: ResultMapper;
       /**
-       * The result was inspected: what goes out is the gateway's encoding of what the
-       * inspection saw, never the upstream's bytes. Those may say more than their parse (a
-       * duplicate key whose first value a client's parser keeps, padding past the size cap).
+       * A guard inspects the reply: its result through mapResult, its error through
+       * screenError, and what goes out is the gateway's encoding of what they saw, never the
+       * upstream's bytes. Those may say more than their parse (a duplicate key whose first
+       * value a client's parser keeps, padding past the size cap).
        */
-      readonly reencode?: boolean;
+      readonly screenError?: (error: JsonRpcErrorObject) => JsonRpcErrorObject;
     };
 
 export type MethodHandler = (ctx: SessionContext, request: JsonRpcRequest, signal: AbortSignal) => MaybePromise<Reply>;
@@ -50,12 +52,13 @@ function forward(
   signal: AbortSignal,
   subject: AuthzTarget | undefined,
   mapResult?: ResultMapper,
-  reencode = false,
+  guard?: BackendGuard,
 ): MaybePromise<Reply> {
   const args = request.method === 'tools/call' || request.method === 'prompts/get' ? (params.arguments ?? {}) : undefined;
   const send = (injected: Record<string, string> | undefined): Reply => {
     const messages = ctx.exchange(target.backend, { jsonrpc: '2.0', id: request.id, method: request.method, params }, signal, injected);
-    return mapResult ? { kind: 'forward', backend: target.backend, messages, mapResult, reencode } : { kind: 'forward', backend: target.backend, messages };
+    if (guard) return { kind: 'forward', backend: target.backend, messages, ...(mapResult ? { mapResult } : {}), screenError: (e) => guard.screenError(e) };
+    return mapResult ? { kind: 'forward', backend: target.backend, messages, mapResult } : { kind: 'forward', backend: target.backend, messages };
   };
   return andThen(ctx.authorize(request.method, target.backend, subject, args), send);
 }
@@ -84,7 +87,7 @@ function byName(namespace: Namespace, field: 'name' | 'uri'): MethodHandler {
             return taskIds ? andThen(inspected, (checked) => taskIds(checked, sourceChars)) : inspected;
           };
         }
-        return forward(ctx, request, target, { ...request.params, [field]: target.name }, signal, { kind, name: target.name, downstreamName: name }, mapResult, guard !== undefined);
+        return forward(ctx, request, target, { ...request.params, [field]: target.name }, signal, { kind, name: target.name, downstreamName: name }, mapResult, guard);
       };
       // Arguments are checked against the definition the guard screened: learn it first if it is new.
       return guard?.config.validateArguments && !guard.knows(target.name) ? screenTools(ctx, target.backend, signal).then(send) : send();
@@ -94,10 +97,17 @@ function byName(namespace: Namespace, field: 'name' | 'uri'): MethodHandler {
 
 const SUBJECT_KIND = { tools: 'tool', prompts: 'prompt', resources: 'resource' } as const;
 
-/** tasks/get, tasks/result, tasks/cancel: to the backend that minted the task. */
+/**
+ * tasks/get, tasks/result, tasks/cancel: to the backend that minted the task. A task's result
+ * is a tool call's, deferred: its backend's guard inspects it as it would have the call's.
+ */
 const byTask: MethodHandler = async (ctx, request, signal) => {
   const target = splitTaskId(ctx.route.naming, request.params?.taskId);
-  return forward(ctx, request, target, { ...request.params, taskId: target.name }, signal, undefined, (r) => mapTaskIds(ctx.route.naming, target.backend, r));
+  const taskIds: ResultMapper = (r) => mapTaskIds(ctx.route.naming, target.backend, r);
+  const guard = request.method === 'tasks/result' ? ctx.route.guards.get(target.backend) : undefined;
+  const label = `result of task ${String(request.params?.taskId)}`;
+  const mapResult: ResultMapper = guard ? (r, sourceChars) => andThen(guard.inspectResult(label, r, sourceChars), (checked) => taskIds(checked, sourceChars)) : taskIds;
+  return forward(ctx, request, target, { ...request.params, taskId: target.name }, signal, undefined, mapResult, guard);
 };
 
 const readResource: MethodHandler = async (ctx, request, signal) => {

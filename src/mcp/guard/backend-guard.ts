@@ -1,4 +1,5 @@
 import { ErrorCode, JsonRpcError } from '../../jsonrpc/errors.ts';
+import type { JsonRpcErrorObject } from '../../jsonrpc/message.ts';
 import { andThen, type MaybePromise } from '../../util/maybe-promise.ts';
 import type { GuardIR } from '../../ir/types.ts';
 import type { Logger } from '../../telemetry/logger.ts';
@@ -105,6 +106,11 @@ export class BackendGuard {
     if (!definition) return;
     const verdict = this.validator.validate(this.backend, definition.tool, args);
     if (verdict.ok === false) throw new JsonRpcError(ErrorCode.InvalidParams, `Invalid arguments for tool ${tool}: ${verdict.message}`);
+  }
+
+  /** The error to forward in place of the upstream's (see ResultInspector.screenError). */
+  screenError(error: JsonRpcErrorObject): JsonRpcErrorObject {
+    return this.inspector.screenError(error);
   }
 
   /** The result to forward: the same object when nothing changed, a replacement otherwise. */

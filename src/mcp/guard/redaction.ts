@@ -162,7 +162,7 @@ export class Redactor {
   }
 
   /** Every string value, at any depth; keys are left alone (redacting them could merge two). */
-  private deep(value: unknown): unknown {
+  deep(value: unknown): unknown {
     if (typeof value === 'string') return this.text(value);
     if (value === null || typeof value !== 'object') return value;
     if (Array.isArray(value)) {

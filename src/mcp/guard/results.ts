@@ -6,6 +6,8 @@
  * Fast path: with nothing matched and no guardrail, inspect returns the very result
  * object it was given, so the caller can forward the upstream's bytes untouched.
  */
+import { ErrorCode } from '../../jsonrpc/errors.ts';
+import type { JsonRpcErrorObject } from '../../jsonrpc/message.ts';
 import { type MaybePromise } from '../../util/maybe-promise.ts';
 import { GuardrailClient } from './guardrail.ts';
 import { jsonByteLength, MAX_JSON_GROWTH } from './json-size.ts';
@@ -53,6 +55,9 @@ export type InspectOutcome =
   | { action: 'pass'; result: Record<string, unknown>; redactions: number; guardrail?: 'allowed' | 'redacted' | 'unavailable' }
   | { action: 'block'; reason: string; cause: 'too-large' | 'uninspectable' | 'guardrail' | 'guardrail-unavailable' };
 
+/** An error's message is a sentence or a few, not a payload. */
+const MAX_ERROR_MESSAGE_CHARS = 4096;
+
 /** Messages up to this long hold results shallow enough to need no measuring (see shallowAndSmall). */
 const SHALLOW_SOURCE_CHARS = 2048;
 
@@ -99,6 +104,23 @@ export class ResultInspector {
     }
     if (!this.guardrail) return { action: 'pass', result: redacted.result, redactions: redacted.redactions };
     return this.review(this.guardrail, context, redacted);
+  }
+
+  /**
+   * An upstream's error as the client may see it: its message and data redacted like a
+   * result's text, and its data left out when it is over the size cap or cannot be walked.
+   */
+  screenError(error: JsonRpcErrorObject): JsonRpcErrorObject {
+    const message = typeof error.message === 'string' ? this.redactor.text(error.message.slice(0, MAX_ERROR_MESSAGE_CHARS)) : 'upstream error';
+    const code = Number.isInteger(error.code) ? error.code : ErrorCode.InternalError;
+    if (error.data === undefined) return { code, message };
+    try {
+      if (jsonByteLength(error.data, this.maxResultBytes) > this.maxResultBytes) return { code, message };
+      return { code, message, data: this.redactor.deep(error.data) };
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      return { code, message };
+    }
   }
 
   /**
