@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CpuSample, ProbeReply, ProbeRequest } from './proc-stats.ts';
 
@@ -44,7 +45,8 @@ export class Child {
 
   constructor(script: string, args: string[], options: ChildOptions) {
     this.label = options.label;
-    const path = fileURLToPath(new URL(script, import.meta.url));
+    // An absolute path as it is: read as a URL, a '#' or '?' in it would cut it short.
+    const path = isAbsolute(script) ? script : fileURLToPath(new URL(script, import.meta.url));
     this.proc = spawn(process.execPath, [...(options.execArgv ?? []), path, ...args], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       ...(options.env ? { env: { ...process.env, ...options.env } } : {}),

@@ -18,7 +18,7 @@ interface Section {
   at: string;
   machine: string;
   commit: string;
-  /** Profiled, or with failed operations: not a run to measure another against. */
+  /** Profiled, with another gateway beside this one, or with failed operations: not a run to measure another against. */
   unrepresentative: boolean;
   rows: Map<string, Record<string, string>>;
 }
@@ -52,7 +52,7 @@ export function parseResults(markdown: string): Section[] {
         at: lines[0]!.trim(),
         machine: /^- Machine: (.*)$/m.exec(text)?.[1] ?? '',
         commit: /^- Gateway commit: (.*)$/m.exec(text)?.[1] ?? '',
-        unrepresentative: /^- Settings \(gateways under --cpu-prof/m.test(text) || /^Errors under load:$/m.test(text),
+        unrepresentative: /^- Settings \(/m.test(text) || /^Errors under load:$/m.test(text),
         rows: parseTable(lines.filter((l) => l.startsWith('| '))),
       };
     });

@@ -29,8 +29,8 @@ const primed = new Set<string>();
 function primeCompileCache(script: string, flags: string[], env: Record<string, string>): void {
   if (primed.has(script)) return;
   primed.add(script);
-  const run = spawnSync(process.execPath, [...flags, script, '--prime'], { stdio: 'ignore', env: { ...process.env, ...env } });
-  if (run.status !== 0) throw new Error(`priming the compile cache failed (exit ${run.status})`);
+  const run = spawnSync(process.execPath, [...flags, script, '--prime'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+  if (run.status !== 0) throw new Error(`priming the compile cache with ${script} failed (exit ${run.status ?? run.signal}): ${run.stderr.trim().split('\n').slice(-3).join(' / ')}`);
 }
 
 export class Processes {

@@ -136,7 +136,11 @@ export function describeSettings(s: ScenarioSettings): string {
   return `${s.name}: ${s.duration} s measured after ${s.warmup} s warm-up, ${s.rounds} interleaved round(s) (median), concurrency ${s.concurrency.join(', ')}`;
 }
 
-export function appendResults(file: string, rows: readonly Row[], settings: readonly ScenarioSettings[], cpuProf: boolean, notes: readonly string[]): void {
+/**
+ * `caveat`: what made the run unlike a plain one (profiling, another gateway beside this one),
+ * said on its Settings line; such a run is not the one the next is compared with.
+ */
+export function appendResults(file: string, rows: readonly Row[], settings: readonly ScenarioSettings[], caveat: string | undefined, notes: readonly string[]): void {
   if (!existsSync(file)) writeFileSync(file, FILE_HEADER);
   const failures = failureReport(rows);
   const section = [
@@ -145,7 +149,7 @@ export function appendResults(file: string, rows: readonly Row[], settings: read
     '',
     `- Machine: ${machineDescription()}`,
     `- Gateway commit: ${gitDescription()}`,
-    `- Settings${cpuProf ? ' (gateways under --cpu-prof: slower than normal)' : ''}:`,
+    `- Settings${caveat ? ` (${caveat})` : ''}:`,
     ...settings.map((s) => `  - ${describeSettings(s)}`),
     '',
     markdownTable(rows),

@@ -59,6 +59,17 @@ if (args.perfMap) {
   ctx.gatewayExecArgv.push('--perf-basic-prof-only-functions', `--logfile=${join(V8_LOG_DIR, 'v8.log')}`);
 }
 
+const all = SCENARIOS.map((make) => make());
+const unknown = args.scenarios.filter((id) => !all.some((s) => s.id === id));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown scenario(s) ${unknown.join(', ')}; there are ${all.map((s) => s.id).join(', ')}\n${USAGE}\n`);
+  process.exit(2);
+}
+const selected = args.scenarios.length === 0 ? all : args.scenarios.map((id) => all.find((s) => s.id === id)!);
+if (args.against !== undefined && !selected.some((s) => s.measuresAgainst)) {
+  process.stderr.write(`--against applies to scenarios ${all.filter((s) => s.measuresAgainst).map((s) => s.id).join(', ')}; none of them is selected\n`);
+  process.exit(2);
+}
 if (args.against !== undefined) {
   let worktree: Worktree;
   try {
@@ -72,13 +83,6 @@ if (args.against !== undefined) {
   ctx.against = { label: `gateway @${worktree.commit}`, dir: worktree.dir };
 }
 
-const all = SCENARIOS.map((make) => make());
-const unknown = args.scenarios.filter((id) => !all.some((s) => s.id === id));
-if (unknown.length > 0) {
-  process.stderr.write(`unknown scenario(s) ${unknown.join(', ')}; there are ${all.map((s) => s.id).join(', ')}\n${USAGE}\n`);
-  process.exit(2);
-}
-const selected = args.scenarios.length === 0 ? all : args.scenarios.map((id) => all.find((s) => s.id === id)!);
 const settingsOf = (scenario: Scenario): RunSettings => ({ ...DEFAULT_SETTINGS, ...scenario.defaults, ...args.settings });
 const scenarioSettings: ScenarioSettings[] = selected.map((s) => ({ name: s.name, ...settingsOf(s) }));
 
@@ -198,7 +202,8 @@ if (failures.length > 0) process.stdout.write(`\nErrors under load:\n${failures.
 if (notes.length > 0) process.stdout.write(`\n${notes.join('\n')}\n`);
 if (args.cpuProf) process.stdout.write(`\nGateway CPU profiles: ${PROFILE_DIR} (open in Chrome DevTools → Performance, or VS Code)\n`);
 if (args.record && !interrupted) {
-  appendResults(RESULTS_FILE, rows, scenarioSettings, args.cpuProf, [...aborted.map((a) => `Scenario failed: ${a}`), ...notes]);
+  const caveat = args.cpuProf ? 'gateways under --cpu-prof: slower than normal' : ctx.against ? `with ${ctx.against.label} measured beside the gateway` : undefined;
+  appendResults(RESULTS_FILE, rows, scenarioSettings, caveat, [...aborted.map((a) => `Scenario failed: ${a}`), ...notes]);
   process.stdout.write(`\nAppended to ${RESULTS_FILE}\n`);
 }
 // Failed calls are a finding, not noise: make them visible to scripts and CI.

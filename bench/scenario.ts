@@ -89,6 +89,8 @@ export interface Scenario {
    * not shrink back when the previous round's sessions are closed.
    */
   freshEachRound?: boolean;
+  /** With `--against`, it measures the other commit's gateway beside this one's. */
+  measuresAgainst?: boolean;
   setup(ctx: ScenarioContext): Promise<void>;
   teardown(): Promise<void>;
   /** Findings of its own for the report, asked for after teardown. */

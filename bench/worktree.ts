@@ -1,15 +1,19 @@
 /**
  * Another commit's tree beside this one, for `--against`: a detached git worktree in the temp
  * directory sharing this checkout's node_modules (the dependencies it was measured with are
- * this tree's: a comparison of the project's own code), removed when the bench ends.
+ * this tree's: a comparison of the project's own code), removed when the bench ends. Its path
+ * is the commit's, so a worktree an earlier run could not remove (killed outright) is replaced,
+ * and the compile cache keeps one set of entries per commit.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
+/** The first commit whose bench can start its gateway for another tree (gateway-process.ts --prime). */
+const FIRST_SUPPORTED = '2b96e63';
 
 export interface Worktree {
   /** The commit, abbreviated. */
@@ -20,26 +24,36 @@ export interface Worktree {
 
 const git = (...args: string[]): string => execFileSync('git', ['-C', ROOT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
-export function checkout(rev: string): Worktree {
-  let commit: string;
+function remove(dir: string): void {
   try {
-    commit = git('rev-parse', '--short', '--verify', `${rev}^{commit}`);
+    git('worktree', 'remove', '--force', dir);
+  } catch {
+    // Not (or no longer) a registered worktree: the directory goes, and git forgets it.
+    rmSync(dir, { recursive: true, force: true });
+    git('worktree', 'prune');
+  }
+}
+
+export function checkout(rev: string): Worktree {
+  let full: string;
+  try {
+    full = git('rev-parse', '--verify', `${rev}^{commit}`);
   } catch {
     throw new Error(`--against ${JSON.stringify(rev)}: no such commit in ${ROOT}`);
   }
-  const dir = mkdtempSync(join(tmpdir(), `switchboard-bench-${commit}-`));
-  git('worktree', 'add', '--detach', '--force', dir, commit);
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  return {
-    commit,
-    dir,
-    remove: () => {
-      try {
-        git('worktree', 'remove', '--force', dir);
-      } catch {
-        rmSync(dir, { recursive: true, force: true });
-        git('worktree', 'prune');
-      }
-    },
-  };
+  const commit = full.slice(0, 7);
+  const dir = join(tmpdir(), `switchboard-bench-${full}`);
+  if (existsSync(dir)) remove(dir);
+  try {
+    git('worktree', 'add', '--detach', '--force', dir, full);
+    const script = join(dir, 'bench', 'gateway-process.ts');
+    if (!existsSync(script) || !readFileSync(script, 'utf8').includes('--prime')) {
+      throw new Error(`--against ${JSON.stringify(rev)}: commit ${commit} predates measuring its gateway beside another (its bench/gateway-process.ts has no --prime; ${FIRST_SUPPORTED} or later has)`);
+    }
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  } catch (err) {
+    remove(dir);
+    throw err;
+  }
+  return { commit, dir, remove: () => remove(dir) };
 }

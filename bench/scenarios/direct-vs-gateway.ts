@@ -41,7 +41,8 @@ function directVsGateway(options: Options): () => Scenario {
       name: options.name,
       targets: [],
       ...(options.defaults ? { defaults: options.defaults } : {}),
-      ...(options.memory ? { freshEachRound: true } : {}),
+      // Memory is measured one target per process behind: another commit's gateway would share the upstream.
+      ...(options.memory ? { freshEachRound: true } : { measuresAgainst: true }),
       async setup(ctx) {
         const gc = options.memory ? ['--expose-gc'] : [];
         const upstream = await processes.upstream('upstream', [], gc);
@@ -51,8 +52,7 @@ function directVsGateway(options: Options): () => Scenario {
         const load = options.load(ctx);
         const passThrough = options.passThrough ? await processes.passThrough(upstream.url) : undefined;
         const floor: Target | undefined = passThrough && { name: 'pass-through', url: passThrough.url, load, server: passThrough.child, behind: upstream.child };
-        // Memory is measured one target per process behind: another commit's gateway would share the upstream.
-        const other = ctx.against && !options.memory ? await processes.gateway(ctx, config, ctx.against.label, gc, ctx.against.dir) : undefined;
+        const other = ctx.against && scenario.measuresAgainst ? await processes.gateway(ctx, config, ctx.against.label, gc, ctx.against.dir) : undefined;
         const earlier: Target | undefined = other && { name: ctx.against!.label, url: other.url, load: prefixed(load, BACKEND), server: other.child, behind: behind.child };
         const references = [floor, earlier].filter((t): t is Target => t !== undefined);
         scenario.targets = [
