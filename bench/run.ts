@@ -16,7 +16,7 @@ import { compareWithPast, describeChanges, parseResults } from './history.ts';
 import { checkout, type Worktree } from './worktree.ts';
 import { measure, type Measurement } from './measure.ts';
 import { appendResults, consoleTable, describeSettings, failureReport, machineDescription, type ScenarioSettings } from './report.ts';
-import type { RunSettings, Scenario, ScenarioContext, Target } from './scenario.ts';
+import { roundOrder, type RunSettings, type Scenario, type ScenarioContext, type Target } from './scenario.ts';
 import { idleSessions, sessionChurn, sseStreaming, toolsCallOverHttp } from './scenarios/direct-vs-gateway.ts';
 import { federation } from './scenarios/federation.ts';
 import { policyStackScenario } from './scenarios/policy-stack.ts';
@@ -156,7 +156,8 @@ try {
           if (stand.length === 0) {
             for (const target of scenario.targets) stand.push(target.slowestOf ? await slowest(target, concurrency, settings, scenario, notes) : target);
           }
-          for (const [i, measured] of stand.entries()) {
+          for (const i of roundOrder(stand.length, round)) {
+            const measured = stand[i]!;
             const m = await measure(measured, { concurrency, duration: settings.duration, warmup: settings.warmup });
             runs[i]!.push(m);
             log(`  c=${concurrency} round ${round}/${settings.rounds} ${measured.name}: ${fmt(m)}`);

@@ -96,3 +96,13 @@ export interface Scenario {
   /** Findings of its own for the report, asked for after teardown. */
   notes?(): string[];
 }
+
+/**
+ * The order targets are measured in, by index: the first (the baseline) always leads, the others
+ * take turns, reversed every second round, so that whatever drifts within a round (the machine,
+ * the upstream's heap) does not favour the same one every time.
+ */
+export function roundOrder(targets: number, round: number): number[] {
+  const rest = Array.from({ length: targets - 1 }, (_, i) => i + 1);
+  return [0, ...(round % 2 === 0 ? rest.reverse() : rest)].slice(0, targets);
+}
