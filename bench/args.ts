@@ -13,7 +13,7 @@ export interface BenchArgs {
   perfMap: boolean;
   gatewayLog: string;
   record: boolean;
-  /** A commit whose gateway is measured beside this tree's, interleaved (scenarios a, d, e). */
+  /** A commit whose gateway is measured beside this tree's, interleaved (scenarios a, d, e, g). */
   against: string | undefined;
 }
 
@@ -33,7 +33,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --cpu-prof          run gateways under --cpu-prof, profiles in bench/profiles/
   --perf-map          gateways write /tmp/perf-<pid>.map, so Linux perf names their JavaScript frames
   --gateway-log LVL   gateway log level, shown on stderr (default silent)
-  --against REV       also measure the gateway of commit REV (a git worktree) beside this one, in a, d and e
+  --against REV       also measure the gateway of commit REV (a git worktree) beside this one, in a, d, e and g
   --no-record         do not append to bench/RESULTS.md`;
 
 function positive(name: string, text: string, integer: boolean): number {

@@ -80,7 +80,7 @@ if (args.against !== undefined) {
   }
   // On every way out, interrupted ones included (the handler is synchronous).
   process.on('exit', () => worktree.remove());
-  ctx.against = { label: `gateway @${worktree.commit}`, dir: worktree.dir };
+  ctx.against = { commit: worktree.commit, dir: worktree.dir };
 }
 
 const settingsOf = (scenario: Scenario): RunSettings => ({ ...DEFAULT_SETTINGS, ...scenario.defaults, ...args.settings });
@@ -203,7 +203,7 @@ if (failures.length > 0) process.stdout.write(`\nErrors under load:\n${failures.
 if (notes.length > 0) process.stdout.write(`\n${notes.join('\n')}\n`);
 if (args.cpuProf) process.stdout.write(`\nGateway CPU profiles: ${PROFILE_DIR} (open in Chrome DevTools → Performance, or VS Code)\n`);
 if (args.record && !interrupted) {
-  const caveat = args.cpuProf ? 'gateways under --cpu-prof: slower than normal' : ctx.against ? `with ${ctx.against.label} measured beside the gateway` : undefined;
+  const caveat = args.cpuProf ? 'gateways under --cpu-prof: slower than normal' : ctx.against ? `with the gateway of ${ctx.against.commit} measured beside this one's` : undefined;
   appendResults(RESULTS_FILE, rows, scenarioSettings, caveat, [...aborted.map((a) => `Scenario failed: ${a}`), ...notes]);
   process.stdout.write(`\nAppended to ${RESULTS_FILE}\n`);
 }

@@ -73,7 +73,7 @@ export interface ScenarioContext {
   /** Progress notifications per call in scenario (e). */
   progressSteps: number;
   /** Another commit's tree (`--against`), whose gateway scenarios measure beside this one's. */
-  against?: { label: string; dir: string } | undefined;
+  against?: { commit: string; dir: string } | undefined;
 }
 
 export interface Scenario {

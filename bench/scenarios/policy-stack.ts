@@ -11,7 +11,7 @@ import { SHORT_SETTINGS } from '../args.ts';
 import { gatewayConfig, httpBackend, policyStack } from '../gateway-config.ts';
 import { startIssuer, type Issuer } from '../jwks.ts';
 import { Processes } from '../processes.ts';
-import type { Scenario } from '../scenario.ts';
+import type { Scenario, Target } from '../scenario.ts';
 
 const SUBJECT = 'bench-client';
 
@@ -45,31 +45,26 @@ export function policyStackScenario(): Scenario {
     name: '(g) policy stack',
     targets: [],
     defaults: SHORT_SETTINGS,
+    measuresAgainst: true,
     async setup(ctx) {
       issuer = await startIssuer();
       auditDir = mkdtempSync(join(os.tmpdir(), 'switchboard-bench-'));
       const upstream = await processes.upstream();
       const backends = [httpBackend('echo', upstream.url)];
       const plain = await processes.gateway(ctx, gatewayConfig(backends), 'gateway');
-      const stack = policyStack({
-        issuer: issuer.issuer,
-        audience: AUDIENCE,
-        subject: SUBJECT,
-        jwksUrl: issuer.jwksUrl,
-        allowedTool: 'echo',
-        auditFile: join(auditDir, 'audit.jsonl'),
-      });
-      const guarded = await processes.gateway(ctx, gatewayConfig(backends, stack), 'gateway+policy');
+      const stack = (auditFile: string): ReturnType<typeof policyStack> =>
+        policyStack({ issuer: issuer!.issuer, audience: AUDIENCE, subject: SUBJECT, jwksUrl: issuer!.jwksUrl, allowedTool: 'echo', auditFile: join(auditDir!, auditFile) });
+      const guarded = await processes.gateway(ctx, gatewayConfig(backends, stack('audit.jsonl')), 'gateway+policy');
+      // Another commit's policy gateway (--against), with an audit file of its own.
+      const label = ctx.against && `gateway+policy @${ctx.against.commit}`;
+      const other = ctx.against && label && (await processes.gateway(ctx, gatewayConfig(backends, stack('audit-against.jsonl')), label, [], ctx.against.dir));
       const token = await issuer.token(SUBJECT, AUDIENCE);
+      const load = { mode: 'call', tool: 'echo__echo', headers: { authorization: `Bearer ${token}` } } as const;
+      const earlier: Target | undefined = other && label ? { name: label, url: other.url, load, server: other.child, behind: upstream.child } : undefined;
       scenario.targets = [
         { name: 'gateway (a)', url: plain.url, load: { mode: 'call', tool: 'echo__echo' }, server: plain.child, behind: upstream.child },
-        {
-          name: 'gateway+policy',
-          url: guarded.url,
-          load: { mode: 'call', tool: 'echo__echo', headers: { authorization: `Bearer ${token}` } },
-          server: guarded.child,
-          behind: upstream.child,
-        },
+        ...(earlier ? [earlier] : []),
+        { name: 'gateway+policy', url: guarded.url, load, server: guarded.child, behind: upstream.child, alsoAgainst: earlier ? [earlier] : [] },
       ];
     },
     async teardown() {
