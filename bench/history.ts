@@ -107,8 +107,8 @@ export function compareWithPast(rows: readonly Row[], sections: readonly Section
       compared++;
       const change = after / before - 1;
       const moved = Math.abs(change) > THRESHOLD && Math.abs(after - before) > roundingStep(old[figure]!) * (1 + 1e-9);
-      const up = FIGURES[figure] === 'higher' ? 'better' : 'worse';
-      const verdict = !moved ? 'held' : change > 0 ? up : up === 'better' ? 'worse' : 'better';
+      const improved = FIGURES[figure] === 'higher' ? change > 0 : change < 0;
+      const verdict = !moved ? 'held' : improved ? 'better' : 'worse';
       changes.push({ row: key, figure, before: old[figure]!, after: row[figure]!, change, verdict, since: { at: past.at, commit: past.commit } });
     }
   }

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { COMPILE_CACHE_DIR, gatewayRuntime } from '../src/cli/node-flags.ts';
 import { Child } from './child.ts';
-import type { ScenarioContext } from './scenario.ts';
+import type { LoadSpec, Probe, ScenarioContext, Target } from './scenario.ts';
 import type { gatewayConfig } from './gateway-config.ts';
 
 export interface Started {
@@ -62,6 +62,17 @@ export class Processes {
     const flags = [...runtime.flags, ...execArgv, ...ctx.gatewayExecArgv];
     const args = ['--config', JSON.stringify(config), '--log-level', ctx.gatewayLogLevel];
     return this.start(script, args, label, flags, 10_000, env);
+  }
+
+  /**
+   * With `--against`, the other commit's gateway running `config`, as a target named
+   * `<name> @<commit>` taking `load`, with `behind` behind it; without, none.
+   */
+  async againstTarget(ctx: ScenarioContext, config: ReturnType<typeof gatewayConfig>, name: string, load: LoadSpec, behind: Probe, execArgv: string[] = []): Promise<Target | undefined> {
+    if (!ctx.against) return undefined;
+    const label = `${name} @${ctx.against.commit}`;
+    const started = await this.gateway(ctx, config, label, execArgv, ctx.against.dir);
+    return { name: label, url: started.url, load, server: started.child, behind };
   }
 
   /** bench/passthrough-process.ts: a blind HTTP pass-through in front of `upstreamUrl`. */

@@ -52,9 +52,7 @@ function directVsGateway(options: Options): () => Scenario {
         const load = options.load(ctx);
         const passThrough = options.passThrough ? await processes.passThrough(upstream.url) : undefined;
         const floor: Target | undefined = passThrough && { name: 'pass-through', url: passThrough.url, load, server: passThrough.child, behind: upstream.child };
-        const label = ctx.against && `gateway @${ctx.against.commit}`;
-        const other = ctx.against && label && scenario.measuresAgainst ? await processes.gateway(ctx, config, label, gc, ctx.against.dir) : undefined;
-        const earlier: Target | undefined = other && label ? { name: label, url: other.url, load: prefixed(load, BACKEND), server: other.child, behind: behind.child } : undefined;
+        const earlier = scenario.measuresAgainst ? await processes.againstTarget(ctx, config, 'gateway', prefixed(load, BACKEND), behind.child, gc) : undefined;
         const references = [floor, earlier].filter((t): t is Target => t !== undefined);
         scenario.targets = [
           { name: 'direct', url: upstream.url, load, server: upstream.child },

@@ -11,7 +11,7 @@ import { SHORT_SETTINGS } from '../args.ts';
 import { gatewayConfig, httpBackend, policyStack } from '../gateway-config.ts';
 import { startIssuer, type Issuer } from '../jwks.ts';
 import { Processes } from '../processes.ts';
-import type { Scenario, Target } from '../scenario.ts';
+import type { Scenario } from '../scenario.ts';
 
 const SUBJECT = 'bench-client';
 
@@ -55,12 +55,10 @@ export function policyStackScenario(): Scenario {
       const stack = (auditFile: string): ReturnType<typeof policyStack> =>
         policyStack({ issuer: issuer!.issuer, audience: AUDIENCE, subject: SUBJECT, jwksUrl: issuer!.jwksUrl, allowedTool: 'echo', auditFile: join(auditDir!, auditFile) });
       const guarded = await processes.gateway(ctx, gatewayConfig(backends, stack('audit.jsonl')), 'gateway+policy');
-      // Another commit's policy gateway (--against), with an audit file of its own.
-      const label = ctx.against && `gateway+policy @${ctx.against.commit}`;
-      const other = ctx.against && label && (await processes.gateway(ctx, gatewayConfig(backends, stack('audit-against.jsonl')), label, [], ctx.against.dir));
       const token = await issuer.token(SUBJECT, AUDIENCE);
       const load = { mode: 'call', tool: 'echo__echo', headers: { authorization: `Bearer ${token}` } } as const;
-      const earlier: Target | undefined = other && label ? { name: label, url: other.url, load, server: other.child, behind: upstream.child } : undefined;
+      // Another commit's policy gateway (--against), with an audit file of its own.
+      const earlier = await processes.againstTarget(ctx, gatewayConfig(backends, stack('audit-against.jsonl')), 'gateway+policy', load, upstream.child);
       scenario.targets = [
         { name: 'gateway (a)', url: plain.url, load: { mode: 'call', tool: 'echo__echo' }, server: plain.child, behind: upstream.child },
         ...(earlier ? [earlier] : []),

@@ -179,9 +179,11 @@ function outcomeOf(response: Inbound | undefined): 'ok' | 'error' {
  */
 export function finalResponse(reply: ForwardReply, inbound: Inbound): MaybePromise<string> {
   const m = inbound.message as JsonRpcResponse;
-  if ('error' in m) return reply.screenError ? JSON.stringify({ jsonrpc: '2.0', id: m.id, error: reply.screenError(m.error) }) : inbound.raw;
-  if (!reply.mapResult) return reply.screenError ? JSON.stringify({ jsonrpc: '2.0', id: m.id, result: m.result }) : inbound.raw;
-  return andThen(reply.mapResult(m.result, inbound.raw.length), (mapped) => (mapped === m.result && !reply.screenError ? inbound.raw : JSON.stringify({ jsonrpc: '2.0', id: m.id, result: mapped })));
+  const { mapResult, screenError } = reply;
+  if ('error' in m) return screenError ? JSON.stringify({ jsonrpc: '2.0', id: m.id, error: screenError(m.error) }) : inbound.raw;
+  if (!mapResult && !screenError) return inbound.raw;
+  const mapped = mapResult ? mapResult(m.result, inbound.raw.length) : m.result;
+  return andThen(mapped, (result) => (result === m.result && !screenError ? inbound.raw : JSON.stringify({ jsonrpc: '2.0', id: m.id, result })));
 }
 
 export function isResponseTo(inbound: Inbound, id: JsonRpcId): boolean {

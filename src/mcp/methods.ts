@@ -57,8 +57,7 @@ function forward(
   const args = request.method === 'tools/call' || request.method === 'prompts/get' ? (params.arguments ?? {}) : undefined;
   const send = (injected: Record<string, string> | undefined): Reply => {
     const messages = ctx.exchange(target.backend, { jsonrpc: '2.0', id: request.id, method: request.method, params }, signal, injected);
-    if (guard) return { kind: 'forward', backend: target.backend, messages, ...(mapResult ? { mapResult } : {}), screenError: (e) => guard.screenError(e) };
-    return mapResult ? { kind: 'forward', backend: target.backend, messages, mapResult } : { kind: 'forward', backend: target.backend, messages };
+    return { kind: 'forward', backend: target.backend, messages, mapResult, screenError: guard?.screenError };
   };
   return andThen(ctx.authorize(request.method, target.backend, subject, args), send);
 }
@@ -79,14 +78,8 @@ function byName(namespace: Namespace, field: 'name' | 'uri'): MethodHandler {
       const taskIds: ResultMapper | undefined = request.params?.task === undefined ? undefined : (r) => mapTaskIds(ctx.route.naming, target.backend, r);
       const guard = namespace === 'tools' ? ctx.route.guards.get(target.backend) : undefined;
       const send = (): MaybePromise<Reply> => {
-        let mapResult = taskIds;
-        if (guard) {
-          guard.checkCall(target.name, request.params?.arguments ?? {});
-          mapResult = (r, sourceChars) => {
-            const inspected = guard.inspectResult(name, r, sourceChars);
-            return taskIds ? andThen(inspected, (checked) => taskIds(checked, sourceChars)) : inspected;
-          };
-        }
+        guard?.checkCall(target.name, request.params?.arguments ?? {});
+        const mapResult = guard ? inspectedThen(guard, name, taskIds) : taskIds;
         return forward(ctx, request, target, { ...request.params, [field]: target.name }, signal, { kind, name: target.name, downstreamName: name }, mapResult, guard);
       };
       // Arguments are checked against the definition the guard screened: learn it first if it is new.
@@ -105,10 +98,17 @@ const byTask: MethodHandler = async (ctx, request, signal) => {
   const target = splitTaskId(ctx.route.naming, request.params?.taskId);
   const taskIds: ResultMapper = (r) => mapTaskIds(ctx.route.naming, target.backend, r);
   const guard = request.method === 'tasks/result' ? ctx.route.guards.get(target.backend) : undefined;
-  const label = `result of task ${String(request.params?.taskId)}`;
-  const mapResult: ResultMapper = guard ? (r, sourceChars) => andThen(guard.inspectResult(label, r, sourceChars), (checked) => taskIds(checked, sourceChars)) : taskIds;
+  const mapResult = guard ? inspectedThen(guard, `result of task ${String(request.params?.taskId)}`, taskIds) : taskIds;
   return forward(ctx, request, target, { ...request.params, taskId: target.name }, signal, undefined, mapResult, guard);
 };
+
+/** The guard's inspection of a result (`label` names it in logs and for a guardrail), then `next` on what it let through. */
+function inspectedThen(guard: BackendGuard, label: string, next: ResultMapper | undefined): ResultMapper {
+  return (r, sourceChars) => {
+    const inspected = guard.inspectResult(label, r, sourceChars);
+    return next ? andThen(inspected, (checked) => next(checked, sourceChars)) : inspected;
+  };
+}
 
 const readResource: MethodHandler = async (ctx, request, signal) => {
   const uri = requireString(request.params, 'uri');

@@ -108,10 +108,8 @@ export class BackendGuard {
     if (verdict.ok === false) throw new JsonRpcError(ErrorCode.InvalidParams, `Invalid arguments for tool ${tool}: ${verdict.message}`);
   }
 
-  /** The error to forward in place of the upstream's (see ResultInspector.screenError). */
-  screenError(error: JsonRpcErrorObject): JsonRpcErrorObject {
-    return this.inspector.screenError(error);
-  }
+  /** The error to forward in place of the upstream's (see ResultInspector.screenError); bound, so replies carry it as it is. */
+  readonly screenError = (error: JsonRpcErrorObject): JsonRpcErrorObject => this.inspector.screenError(error);
 
   /** The result to forward: the same object when nothing changed, a replacement otherwise. */
   inspectResult(tool: string, result: Record<string, unknown>, sourceChars?: number): MaybePromise<Record<string, unknown>> {

@@ -8,12 +8,6 @@
 const NEEDS_CARE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /**
- * Exact for JSON values (what JSON.parse returns); values JSON drops or turns into
- * null (undefined, functions, symbols) are counted as JSON.stringify treats them.
- * Past `limit` the count stops somewhere above it. Recursive: throws RangeError on
- * nesting deeper than the stack, as JSON.stringify does.
- */
-/**
  * How much longer a parsed JSON text can come out of JSON.stringify, in UTF-8 bytes per
  * character of the text: a number grows the most (`1e20`, 4 characters, is written as 21
  * digits), a lone surrogate becomes a 6-byte escape, everything else shrinks or stays.
@@ -21,6 +15,12 @@ const NEEDS_CARE = /["\\\u0000-\u001f\ud800-\udfff]/;
  */
 export const MAX_JSON_GROWTH = 6;
 
+/**
+ * Exact for JSON values (what JSON.parse returns); values JSON drops or turns into
+ * null (undefined, functions, symbols) are counted as JSON.stringify treats them.
+ * Past `limit` the count stops somewhere above it. Recursive: throws RangeError on
+ * nesting deeper than the stack, as JSON.stringify does.
+ */
 export function jsonByteLength(value: unknown, limit = Number.POSITIVE_INFINITY): number {
   const counter = { total: 0, limit };
   measure(value, counter);

@@ -115,7 +115,7 @@ export class ResultInspector {
     const code = Number.isInteger(error.code) ? error.code : ErrorCode.InternalError;
     if (error.data === undefined) return { code, message };
     try {
-      if (jsonByteLength(error.data, this.maxResultBytes) > this.maxResultBytes) return { code, message };
+      if (this.overCap(error.data)) return { code, message };
       return { code, message, data: this.redactor.deep(error.data) };
     } catch (err) {
       if (!(err instanceof RangeError)) throw err;
@@ -132,8 +132,8 @@ export class ResultInspector {
     return sourceChars !== undefined && sourceChars <= SHALLOW_SOURCE_CHARS && sourceChars * MAX_JSON_GROWTH <= this.maxResultBytes;
   }
 
-  private overCap(result: Record<string, unknown>): boolean {
-    return jsonByteLength(result, this.maxResultBytes) > this.maxResultBytes;
+  private overCap(value: unknown): boolean {
+    return jsonByteLength(value, this.maxResultBytes) > this.maxResultBytes;
   }
 
   private tooLarge(): InspectOutcome {
