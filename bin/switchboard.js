@@ -28,4 +28,6 @@ if (cache?.directory && process.env.SWITCHBOARD_PRIMING === undefined) {
     if (primed.status === 0) writeFileSync(marker, '');
   }
 }
+// The priming process also loads what the CLI imports only on demand (the embedded demo).
+if (process.env.SWITCHBOARD_PRIMING !== undefined) await import('../src/demo/embedded.ts');
 await import('../src/cli/main.ts');

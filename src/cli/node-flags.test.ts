@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -23,7 +23,7 @@ describe('the gateway runtime flags', () => {
     expect(pkg.bin.switchboard).toBe('bin/switchboard.js');
   });
 
-  it('start the CLI through the launcher, whose process never strips TypeScript: a throwaway one fills the compile cache first', () => {
+  it('start the CLI through the launcher, whose process never strips TypeScript: a throwaway one fills the compile cache first', async () => {
     const temp = mkdtempSync(join(tmpdir(), 'switchboard-launcher-'));
     try {
       const launcher = fileURLToPath(new URL('../../bin/switchboard.js', import.meta.url));
@@ -42,8 +42,28 @@ describe('the gateway runtime flags', () => {
       const second = spawnSync(launcher, ['--help'], { encoding: 'utf8', env });
       expect(second.status).toBe(0);
       expect(second.stderr).not.toMatch(/no transpile cache for StrippedTypeScript/);
+      // The embedded demo, which the CLI imports only when it runs, was primed too.
+      const demo = await untilListening(spawn(launcher, ['demo', '--port', '0', '--admin-port', '0'], { env }));
+      expect(demo).toMatch(/MCP endpoint/);
+      expect(demo).toMatch(/retrieving transpile cache for StrippedTypeScript \S+\/src\/demo\/embedded\.ts\.\.\.success/);
+      expect(demo).not.toMatch(/no transpile cache for StrippedTypeScript/);
     } finally {
       rmSync(temp, { recursive: true, force: true });
     }
   });
 });
+
+/** Everything a gateway process printed until it listened; then it is stopped. */
+function untilListening(child: ChildProcess): Promise<string> {
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      if (output.includes('MCP endpoint')) child.kill('SIGTERM');
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('error', reject);
+    child.on('exit', () => resolve(output));
+  });
+}

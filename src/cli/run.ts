@@ -1,13 +1,14 @@
 import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile, loadConfigObject } from '../config/load.ts';
 import { ConfigWatcher } from '../config/watch.ts';
-import { embeddedDefault } from '../demo/embedded.ts';
 import { Gateway } from '../gateway.ts';
 import { createLogger } from '../telemetry/logger.ts';
 
 /** Starts the gateway, prints where to reach it, and stops it in order on SIGTERM or SIGINT. */
 export async function runGateway(opts: { config?: string; port?: number; adminPort?: number }): Promise<void> {
-  const demo = opts.config ? undefined : await embeddedDefault({ port: opts.port, adminPort: opts.adminPort });
+  // The demo, and the MCP SDK server it runs in this process, are loaded only when asked for:
+  // the SDK's server loads Node's bundled fetch client, which a gateway would carry for nothing.
+  const demo = opts.config ? undefined : await (await import('../demo/embedded.ts')).embeddedDefault({ port: opts.port, adminPort: opts.adminPort });
   let ir;
   try {
     ir = opts.config ? loadConfigFile(opts.config) : loadConfigObject(demo!.config, 'embedded default');

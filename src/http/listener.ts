@@ -1,9 +1,10 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { LimitsIR, TlsIR } from '../ir/types.ts';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../telemetry/logger.ts';
 import { HttpError } from './errors.ts';
+import { createServer } from './node-http.ts';
 
 export type ListenerLimits = Pick<LimitsIR, 'maxHeaderBytes' | 'maxHeaders' | 'headersTimeoutMs' | 'requestTimeoutMs' | 'maxConnections'>;
 

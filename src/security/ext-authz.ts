@@ -4,7 +4,8 @@
  * else means deny. The service is a security boundary, so by default every way it
  * can fail (down, slow, 5xx, nonsense) is a denial.
  */
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Pool } from '../util/undici.ts';
 import { canonicalDigest } from '../util/canonical-json.ts';
 
 export interface ExtAuthzOptions {

@@ -10,7 +10,8 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import ipaddr from 'ipaddr.js';
-import { Agent, buildConnector, request } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, buildConnector, type Connector, type ConnectorOptions } from '../util/undici.ts';
 
 export interface SsrfPolicy {
   /** URL schemes that may be fetched, without the colon. Default ['https']; 'http' must be allowed explicitly. */
@@ -251,7 +252,7 @@ const guardedAgents = new WeakSet<Agent>();
 // Failures that make the next resolved address worth trying; anything else (TLS, policy) is final.
 const NEXT_ADDRESS_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
-function originOf(opts: buildConnector.Options): string {
+function originOf(opts: ConnectorOptions): string {
   const host = isIP(opts.hostname) === 6 ? `[${opts.hostname}]` : opts.hostname;
   return `${opts.protocol}//${host}${opts.port ? `:${opts.port}` : ''}`;
 }
@@ -269,7 +270,7 @@ export function guardedAgent(policy: SsrfPolicy, options: GuardedAgentOptions = 
   const tls = Object.fromEntries(Object.entries({ ca, cert, key, passphrase, pfx, minVersion }).filter(([, v]) => v !== undefined));
   const base = buildConnector({ ...tls, timeout: policy.timeoutMs });
 
-  const connect: buildConnector.connector = (opts, callback) => {
+  const connect: Connector = (opts, callback) => {
     const origin = originOf(opts);
     const host = opts.hostname;
     const fail = (err: Error) => callback(err, null);
@@ -381,9 +382,9 @@ export async function guardedFetch(
   try {
     for (let redirects = 0; ; redirects++) {
       checkHop(current, policy);
-      let res: Awaited<ReturnType<typeof request>>;
+      let res: Dispatcher.ResponseData;
       try {
-        res = await request(current, { dispatcher: agent, method, headers, body: body ?? null, signal: controller.signal });
+        res = await agent.request({ origin: current.origin, path: `${current.pathname}${current.search}`, method, headers, body: body ?? null, signal: controller.signal });
       } catch (err) {
         throw translateError(err, current, controller.signal, policy);
       }

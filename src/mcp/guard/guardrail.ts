@@ -6,7 +6,7 @@
  * oversized body, unknown action, "redact" without a result object) is the service
  * being unavailable, which the caller's fail mode turns into pass or block.
  */
-import { Pool } from 'undici';
+import { Pool } from '../../util/undici.ts';
 
 export interface GuardrailOptions {
   url: URL;

@@ -1,4 +1,4 @@
-import { Pool } from 'undici';
+import { Pool } from '../../util/undici.ts';
 
 /**
  * One keep-alive connection pool per upstream origin, shared by every session and kept
