@@ -31,17 +31,19 @@ describe('a gateway process', () => {
       }),
     );
     const gateway = await startCli(['run', '--config', config], {
-      NODE_OPTIONS: `--import ${ROOT}test/support/loaded-modules.ts`,
+      NODE_OPTIONS: `--import ${JSON.stringify(`${ROOT}test/support/loaded-modules.ts`)}`,
       SWITCHBOARD_LOADED_MODULES: report,
     });
+    let exitCode: number | null;
     try {
       const { client } = await connectClient(gateway.url);
       const result = await client.callTool({ name: 'up__echo', arguments: { text: 'hi' } });
       expect(result.structuredContent).toEqual({ server: 'up', tool: 'echo', args: { text: 'hi' } });
       await client.close();
     } finally {
-      expect(await stopChild(gateway.child)).toBe(0);
+      exitCode = await stopChild(gateway.child);
     }
+    expect(exitCode).toBe(0);
     const loaded = JSON.parse(readFileSync(report, 'utf8')) as { builtins: string[]; files: string[] };
     expect(loaded.files.some((file) => file.includes('/undici/lib/dispatcher/pool.js'))).toBe(true);
     expect(loaded.files.filter((file) => file.endsWith('/undici/index.js') || file.includes('/undici/lib/web/'))).toEqual([]);

@@ -53,9 +53,10 @@ describe('the gateway runtime flags', () => {
   });
 });
 
-/** Everything a gateway process printed until it listened; then it is stopped. */
+/** Everything a gateway process printed until it listened (or for at most 20 s); then it is stopped. */
 function untilListening(child: ChildProcess): Promise<string> {
   let output = '';
+  const timer = setTimeout(() => child.kill('SIGTERM'), 20_000);
   return new Promise((resolve, reject) => {
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
@@ -64,6 +65,9 @@ function untilListening(child: ChildProcess): Promise<string> {
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
     child.on('error', reject);
-    child.on('exit', () => resolve(output));
+    child.on('close', () => {
+      clearTimeout(timer);
+      resolve(output);
+    });
   });
 }

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as full from 'undici';
 import { describe, expect, it } from 'vitest';
+import { NODE } from '../../test/helpers.ts';
 import { Agent, buildConnector, Pool } from './undici.ts';
 
 describe('the parts of undici the gateway loads', () => {
@@ -29,7 +30,7 @@ describe('the parts of undici the gateway loads', () => {
       server.close();
       console.log(JSON.stringify({ a, b, index }));
     `;
-    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
+    const { stdout } = await promisify(execFile)(NODE, ['--input-type=module', '-e', script]);
     expect(JSON.parse(stdout)).toEqual({ a: 'GET /a?b=1', b: 'POST /c', index: false });
   });
 });

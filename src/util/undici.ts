@@ -3,8 +3,9 @@
  * undici's index loads every other part too (fetch, WebSocket, EventSource, caches, cookies,
  * mocks, proxy agents), which costs ~2.4 MiB of heap and ~5 MiB of resident memory for the
  * life of the process (bench/LOG.md). undici's package does not close its files off (it has no
- * "exports" map); undici.test.ts checks that each one here is the very object undici's index
- * exports, so an undici that moves them fails the tests, not a gateway.
+ * "exports" map); package.json takes undici's patch releases only, and undici.test.ts checks
+ * that each one here is the very object undici's index exports, so an undici that moves them
+ * fails the tests, not a gateway.
  */
 import { createRequire } from 'node:module';
 import type * as Undici from 'undici';
