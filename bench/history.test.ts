@@ -92,6 +92,28 @@ describe('comparing a run with the previous one on the same machine', () => {
     expect(memory(1.2)).toEqual([expect.objectContaining({ after: '1.2', verdict: 'better' })]);
   });
 
+  it("says when the baselines' own cost moved so far that the machine was in another state", () => {
+    const past = parseResults(recorded(run(4000, 3000)));
+    const busier = run(2000, 1500);
+    busier[0]!.cpuUs = 320;
+    const notes = describeChanges(compareWithPast(busier, past, machineDescription()));
+    expect(notes[1]).toBe(
+      "The machine was not in the state of those runs: the baselines' own CPU per operation moved by more than 20% in 1 row(s), so the ratios moved with it; " +
+        'judge a change by an A/B within one run (--against). (a) tools/call, streamable HTTP / direct / tools/call / c=16: CPU µs/op 150 → 320 (+113%).',
+    );
+    // A gateway row's own CPU is what a change may move: it is no sign of the machine.
+    const costlier = run(4000, 3000);
+    costlier[1]!.cpuUs = 320;
+    expect(describeChanges(compareWithPast(costlier, past, machineDescription()))).toHaveLength(1);
+    const policy = (cpuUs: number): Row[] => {
+      const rows = run(4000, 3000);
+      rows[0]!.target = 'gateway (a)';
+      rows[0]!.cpuUs = cpuUs;
+      return rows;
+    };
+    expect(describeChanges(compareWithPast(policy(320), parseResults(recorded(policy(150))), machineDescription()))).toHaveLength(1);
+  });
+
   it('counts a latency ratio 5% higher as 5% worse', () => {
     const base = row('direct', 4000, 2);
     const latency = (p50: number): Row[] => [base, row('gateway', 3000, p50, base)];

@@ -14,6 +14,13 @@ type Figure = keyof typeof FIGURES;
 
 export const THRESHOLD = 0.05;
 
+/**
+ * How far a baseline's own CPU per operation may move between two runs before the machine
+ * counts as another one: past it, ratios move with the machine as well (three busy processes
+ * on two cores do not slow down alike), and only an A/B within one run can judge a change.
+ */
+export const MACHINE_DRIFT = 0.2;
+
 interface Section {
   at: string;
   machine: string;
@@ -86,19 +93,44 @@ export interface Change {
   since: { at: string; commit: string };
 }
 
+/** A baseline row of another server (direct, mcp-proxy) whose own CPU per operation moved past MACHINE_DRIFT. */
+export interface Drift {
+  row: string;
+  before: string;
+  after: string;
+  change: number;
+}
+
+export interface Comparison {
+  changes: Change[];
+  compared: number;
+  drifts: Drift[];
+}
+
+const BASELINE_CPU = 'CPU µs/op';
+const SHOWN_DRIFTS = 3;
+
 /**
  * Each figure of this run against the latest earlier run on the same machine that has the
  * same row (runs of some scenarios only are compared with what they measured).
  */
-export function compareWithPast(rows: readonly Row[], sections: readonly Section[], machine: string): { changes: Change[]; compared: number } {
+export function compareWithPast(rows: readonly Row[], sections: readonly Section[], machine: string): Comparison {
   const now = parseTable(markdownTable(rows).split('\n'));
   const same = sections.filter((s) => !s.unrepresentative && comparableMachine(s.machine) === comparableMachine(machine)).reverse();
   const changes: Change[] = [];
+  const drifts: Drift[] = [];
   let compared = 0;
   for (const [key, row] of now) {
     const past = same.find((s) => s.rows.has(key));
     if (!past) continue;
     const old = past.rows.get(key)!;
+    const cpuBefore = value(old[BASELINE_CPU]);
+    const cpuAfter = value(row[BASELINE_CPU]);
+    // (g)'s baseline is this gateway itself, whose cost a change may move: not a sign of the machine.
+    const peerBaseline = row['ratio ops/s'] === '—' && !row.target!.startsWith('gateway');
+    if (peerBaseline && cpuBefore && cpuAfter && Math.abs(cpuAfter / cpuBefore - 1) > MACHINE_DRIFT) {
+      drifts.push({ row: key, before: old[BASELINE_CPU]!, after: row[BASELINE_CPU]!, change: cpuAfter / cpuBefore - 1 });
+    }
     for (const figure of Object.keys(FIGURES) as Figure[]) {
       const before = value(old[figure]);
       const after = value(row[figure]);
@@ -112,17 +144,28 @@ export function compareWithPast(rows: readonly Row[], sections: readonly Section
       changes.push({ row: key, figure, before: old[figure]!, after: row[figure]!, change, verdict, since: { at: past.at, commit: past.commit } });
     }
   }
-  return { changes, compared };
+  return { changes, compared, drifts };
 }
 
 /** Notes for the console and RESULTS.md: every figure more than 5% worse or better, and how many held. */
-export function describeChanges({ changes, compared }: { changes: readonly Change[]; compared: number }): string[] {
+export function describeChanges({ changes, compared, drifts }: Comparison): string[] {
   if (compared === 0) return ['Against earlier runs: none on this machine has these rows; this run is the first to compare with.'];
   const worse = changes.filter((c) => c.verdict === 'worse');
   const better = changes.filter((c) => c.verdict === 'better');
-  const line = (c: Change): string => `${c.row}: ${c.figure} ${c.before} → ${c.after} (${c.change > 0 ? '+' : '−'}${Math.abs(c.change * 100).toFixed(0)}%; before: ${c.since.at}, ${c.since.commit})`;
+  const percent = (change: number): string => `${change > 0 ? '+' : '−'}${Math.abs(change * 100).toFixed(0)}%`;
+  const line = (c: Change): string => `${c.row}: ${c.figure} ${c.before} → ${c.after} (${percent(c.change)}; before: ${c.since.at}, ${c.since.commit})`;
+  const machineMoved =
+    drifts.length === 0
+      ? []
+      : [
+          `The machine was not in the state of those runs: the baselines' own CPU per operation moved by more than ${MACHINE_DRIFT * 100}% in ${drifts.length} row(s), ` +
+            `so the ratios moved with it; judge a change by an A/B within one run (--against). ` +
+            `${drifts.slice(0, SHOWN_DRIFTS).map((d) => `${d.row}: ${BASELINE_CPU} ${d.before} → ${d.after} (${percent(d.change)})`).join('; ')}` +
+            `${drifts.length > SHOWN_DRIFTS ? `; and ${drifts.length - SHOWN_DRIFTS} more` : ''}.`,
+        ];
   return [
     `Against the previous run on this machine: ${worse.length} of ${compared} figures worse by more than ${THRESHOLD * 100}%, ${better.length} better, the rest within ${THRESHOLD * 100}%.`,
+    ...machineMoved,
     ...worse.map((c) => `Worse: ${line(c)}`),
     ...better.map((c) => `Better: ${line(c)}`),
   ];
