@@ -56,6 +56,22 @@ describe('AuditLog to a file', () => {
     expect(log.dropped).toBe(0);
   });
 
+  it('writes records on its own, without a flush, within its batch window', async () => {
+    const file = join(dir, 'audit.log');
+    const log = new AuditLog({ destination: { file }, maxBufferedRecords: 100 });
+    try {
+      for (let i = 0; i < 3; i++) log.write(record(i));
+      let seen: unknown[] = [];
+      for (let tries = 0; seen.length < 3 && tries < 500; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        seen = (await readFile(file, 'utf8').catch(() => '')).trimEnd().split('\n').filter(Boolean);
+      }
+      expect(seen).toHaveLength(3);
+    } finally {
+      await log.close();
+    }
+  });
+
   it('appends to an existing file rather than truncating it', async () => {
     const file = join(dir, 'audit.log');
     for (const n of [1, 2]) {
