@@ -124,13 +124,8 @@ export function compareWithPast(rows: readonly Row[], sections: readonly Section
     const past = same.find((s) => s.rows.has(key));
     if (!past) continue;
     const old = past.rows.get(key)!;
-    const cpuBefore = value(old[BASELINE_CPU]);
-    const cpuAfter = value(row[BASELINE_CPU]);
-    // (g)'s baseline is this gateway itself, whose cost a change may move: not a sign of the machine.
-    const peerBaseline = row['ratio ops/s'] === '—' && !row.target!.startsWith('gateway');
-    if (peerBaseline && cpuBefore && cpuAfter && Math.abs(cpuAfter / cpuBefore - 1) > MACHINE_DRIFT) {
-      drifts.push({ row: key, before: old[BASELINE_CPU]!, after: row[BASELINE_CPU]!, change: cpuAfter / cpuBefore - 1 });
-    }
+    const drift = baselineDrift(key, old, row);
+    if (drift) drifts.push(drift);
     for (const figure of Object.keys(FIGURES) as Figure[]) {
       const before = value(old[figure]);
       const after = value(row[figure]);
@@ -145,6 +140,16 @@ export function compareWithPast(rows: readonly Row[], sections: readonly Section
     }
   }
   return { changes, compared, drifts };
+}
+
+/** A peer's baseline row whose own CPU per operation moved past MACHINE_DRIFT; (g)'s baseline is this gateway itself, whose cost a change may move. */
+function baselineDrift(key: string, old: Record<string, string>, row: Record<string, string>): Drift | undefined {
+  if (row['ratio ops/s'] !== '—' || row.target!.startsWith('gateway')) return undefined;
+  const before = value(old[BASELINE_CPU]);
+  const after = value(row[BASELINE_CPU]);
+  if (!before || !after) return undefined;
+  const change = after / before - 1;
+  return Math.abs(change) > MACHINE_DRIFT ? { row: key, before: old[BASELINE_CPU]!, after: row[BASELINE_CPU]!, change } : undefined;
 }
 
 /** Notes for the console and RESULTS.md: every figure more than 5% worse or better, and how many held. */

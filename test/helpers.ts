@@ -86,6 +86,11 @@ export async function rawSession(url: string): Promise<string> {
 /** Runs the CLI as a child process and resolves once it printed its first MCP endpoint. */
 export async function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const child = spawn(NODE, [`${ROOT}src/cli/main.ts`, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return { child, ...(await untilEndpoint(child)) };
+}
+
+/** Resolves once a gateway process printed its first MCP endpoint; its output so far and from then on. */
+export async function untilEndpoint(child: ChildProcess): Promise<{ url: string; output: () => string }> {
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`CLI did not start:\n${output}`)), 20_000);
@@ -104,7 +109,7 @@ export async function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Pro
       reject(new Error(`CLI exited with ${code}:\n${output}`));
     });
   });
-  return { child, url, output: () => output };
+  return { url, output: () => output };
 }
 
 export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {

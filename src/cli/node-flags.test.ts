@@ -1,9 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { stopChild, untilEndpoint } from '../../test/helpers.ts';
 import { gatewayRuntime } from './node-flags.ts';
 
 describe('the gateway runtime flags', () => {
@@ -43,7 +44,9 @@ describe('the gateway runtime flags', () => {
       expect(second.status).toBe(0);
       expect(second.stderr).not.toMatch(/no transpile cache for StrippedTypeScript/);
       // The embedded demo, which the CLI imports only when it runs, was primed too.
-      const demo = await untilListening(spawn(launcher, ['demo', '--port', '0', '--admin-port', '0'], { env }));
+      const child = spawn(launcher, ['demo', '--port', '0', '--admin-port', '0'], { env });
+      const started = await untilEndpoint(child).finally(() => stopChild(child));
+      const demo = started.output();
       expect(demo).toMatch(/MCP endpoint/);
       expect(demo).toMatch(/retrieving transpile cache for StrippedTypeScript \S+\/src\/demo\/embedded\.ts\.\.\.success/);
       expect(demo).not.toMatch(/no transpile cache for StrippedTypeScript/);
@@ -52,22 +55,3 @@ describe('the gateway runtime flags', () => {
     }
   });
 });
-
-/** Everything a gateway process printed until it listened (or for at most 20 s); then it is stopped. */
-function untilListening(child: ChildProcess): Promise<string> {
-  let output = '';
-  const timer = setTimeout(() => child.kill('SIGTERM'), 20_000);
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      if (output.includes('MCP endpoint')) child.kill('SIGTERM');
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('error', reject);
-    child.on('close', () => {
-      clearTimeout(timer);
-      resolve(output);
-    });
-  });
-}
