@@ -2,7 +2,7 @@ import { parse } from '@bufbuild/cel';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileCel } from './cel.ts';
-import { prefilterOf } from './cel-prefilter.ts';
+import { ActivationPaths, prefilterOf } from './cel-prefilter.ts';
 
 const VARIABLES = ['mcp', 'jwt'];
 
@@ -10,12 +10,12 @@ describe('CEL prefilter', () => {
   it('finds the string equalities of a top-level && chain, on either side, and whether they are all of it', () => {
     const parse = (source: string) => prefilterOf(compileExpr(source));
     const both = [
-      { path: ['mcp', 'method'], value: 'tools/call' },
-      { path: ['mcp', 'tool', 'name'], value: 'x' },
+      { path: ['mcp', 'method'], key: 'mcp.method', value: 'tools/call' },
+      { path: ['mcp', 'tool', 'name'], key: 'mcp.tool.name', value: 'x' },
     ];
     expect(parse('mcp.method == "tools/call" && "x" == mcp.tool.name && jwt.n > 3')).toEqual({ requirements: both, complete: false });
     expect(parse('mcp.method == "tools/call" && "x" == mcp.tool.name')).toEqual({ requirements: both, complete: true });
-    expect(parse('jwt.sub == "u"')).toEqual({ requirements: [{ path: ['jwt', 'sub'], value: 'u' }], complete: true });
+    expect(parse('jwt.sub == "u"')).toEqual({ requirements: [{ path: ['jwt', 'sub'], key: 'jwt.sub', value: 'u' }], complete: true });
     expect(parse('mcp.method == "a" || mcp.method == "b"')).toBeUndefined();
     expect(parse('!(mcp.method == "a")')).toBeUndefined();
     expect(parse('mcp["method"] == "a" && has(mcp.tool) && mcp.n == 1')).toBeUndefined();
@@ -59,11 +59,19 @@ describe('CEL prefilter', () => {
   });
 });
 
+/** Paths other expressions of a decision looked up before: a shared ActivationPaths must answer as a fresh one. */
+const EARLIER = compileCel('mcp.method == "a" && mcp.tool.name == "b" && mcp.name.x == "x" && mcp.tool == "t"', VARIABLES);
+
 function agree(source: string, activation: Record<string, unknown>): void {
   const a = compileCel(source, VARIABLES).evaluate(activation);
   const b = compileCel(source, VARIABLES, { prefilter: false }).evaluate(activation);
+  const shared = new ActivationPaths(activation);
+  EARLIER.evaluate(activation, shared);
+  const c = compileCel(source, VARIABLES).evaluate(activation, shared);
   // Errors may word their position differently only if both are errors.
-  expect('value' in a ? a : 'error').toEqual('value' in b ? b : 'error');
+  const outcome = (r: typeof a) => ('value' in r ? r : 'error');
+  expect(outcome(a)).toEqual(outcome(b));
+  expect(outcome(c)).toEqual(outcome(b));
 }
 
 /** Sets record[fields...] = value, making plain records along the way (and replacing what is in the way). */

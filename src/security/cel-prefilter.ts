@@ -6,6 +6,8 @@ type Expr = NonNullable<ReturnType<typeof Cel.parse>['expr']>;
 export interface Requirement {
   /** The variable, then the fields selected from it. */
   readonly path: readonly string[];
+  /** The path as one string, naming it in an ActivationPaths. */
+  readonly key: string;
   readonly value: string;
 }
 
@@ -37,6 +39,42 @@ export function prefilterOf(expr: Expr | undefined): Prefilter | undefined {
   return requirements.length === 0 ? undefined : { requirements, complete: requirements.length === all.length };
 }
 
+/** A path that does not lead through plain records to a value. */
+const UNREACHABLE = Symbol('unreachable');
+
+/**
+ * The values an activation holds at field paths, each path walked once however many
+ * expressions ask for it: the rules of one decision mostly test the same few paths
+ * (`mcp.method`, `mcp.tool.name`), and walking them again for every rule cost more than
+ * the comparisons (a keyed load and an own-property test per step).
+ */
+export class ActivationPaths {
+  private readonly activation: Record<string, unknown>;
+  private readonly values = new Map<string, unknown>();
+
+  constructor(activation: Record<string, unknown>) {
+    this.activation = activation;
+  }
+
+  valueAt(requirement: Requirement): unknown {
+    let value = this.values.get(requirement.key);
+    if (value === undefined) {
+      value = walk(this.activation, requirement.path);
+      this.values.set(requirement.key, value);
+    }
+    return value;
+  }
+}
+
+function walk(activation: Record<string, unknown>, path: readonly string[]): unknown {
+  let at: unknown = activation;
+  for (const field of path) {
+    if (!isPlainRecord(at) || !Object.hasOwn(at, field)) return UNREACHABLE;
+    at = at[field];
+  }
+  return at === undefined ? UNREACHABLE : at;
+}
+
 /**
  * The expression's value when its requirements decide it on the activation, else undefined.
  * False when one fails: its path leads through plain objects to a string that differs from
@@ -45,19 +83,12 @@ export function prefilterOf(expr: Expr | undefined): Prefilter | undefined {
  * Anything less certain (a missing field, another type, a Map, a toJSON object) says nothing,
  * and the expression is evaluated in full.
  */
-export function precheck(prefilter: Prefilter, activation: Record<string, unknown>): boolean | undefined {
+export function precheck(prefilter: Prefilter, paths: ActivationPaths): boolean | undefined {
   let allHold = prefilter.complete;
-  for (const { path, value } of prefilter.requirements) {
-    let at: unknown = activation;
-    for (const field of path) {
-      if (!isPlainRecord(at) || !Object.hasOwn(at, field)) {
-        at = undefined;
-        break;
-      }
-      at = at[field];
-    }
+  for (const requirement of prefilter.requirements) {
+    const at = paths.valueAt(requirement);
     if (typeof at !== 'string') allHold = false;
-    else if (at !== value) return false;
+    else if (at !== requirement.value) return false;
   }
   return allHold ? true : undefined;
 }
@@ -73,7 +104,7 @@ function comparison(pathSide: Expr, constantSide: Expr): Requirement | undefined
   const constant = constantSide.exprKind;
   if (constant.case !== 'constExpr' || constant.value.constantKind.case !== 'stringValue') return undefined;
   const path = fieldPath(pathSide);
-  return path ? { path, value: constant.value.constantKind.value } : undefined;
+  return path ? { path, key: path.join('.'), value: constant.value.constantKind.value } : undefined;
 }
 
 /** `a.b.c` as ['a','b','c'] when the expression is a variable and field selections only (no has(), no indexing). */

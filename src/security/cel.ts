@@ -26,7 +26,7 @@
 import type * as Cel from '@bufbuild/cel';
 import type * as CelExt from '@bufbuild/cel/ext';
 import { lazyModule } from '../util/lazy-module.ts';
-import { precheck, prefilterOf } from './cel-prefilter.ts';
+import { ActivationPaths, precheck, prefilterOf } from './cel-prefilter.ts';
 
 type CelInput = Cel.CelInput;
 const cel = lazyModule<typeof Cel>('@bufbuild/cel');
@@ -36,8 +36,8 @@ export interface CompiledCel {
   readonly source: string;
   /** Top-level variables the expression reads (e.g. ['mcp','jwt']), so callers compute only those. */
   readonly variables: ReadonlySet<string>;
-  /** Evaluates to a boolean; a non-boolean result or a runtime error (missing field, type error) is returned as {error} — callers treat it as "rule does not match" for allow and as a match for deny (fail closed). */
-  evaluate(activation: Record<string, unknown>): { value: boolean } | { error: string };
+  /** Evaluates to a boolean; a non-boolean result or a runtime error (missing field, type error) is returned as {error} — callers treat it as "rule does not match" for allow and as a match for deny (fail closed). `paths`, made from this same activation, lets the expressions of one decision share its field lookups. */
+  evaluate(activation: Record<string, unknown>, paths?: ActivationPaths): { value: boolean } | { error: string };
 }
 
 export interface CelPosition {
@@ -132,8 +132,8 @@ export function compileCel(source: string, allowedVariables: readonly string[], 
   return {
     source,
     variables,
-    evaluate(activation) {
-      const decided = prefilter && precheck(prefilter, activation);
+    evaluate(activation, paths) {
+      const decided = prefilter && precheck(prefilter, paths ?? new ActivationPaths(activation));
       if (decided !== undefined) return decided ? TRUE : FALSE;
       let result: unknown;
       try {

@@ -1,4 +1,5 @@
 import type { AccessPolicyIR, AccessRuleIR, AuthorizationIR, McpMatchIR } from '../../ir/types.ts';
+import { ActivationPaths } from '../cel-prefilter.ts';
 import { celActivation, type AuthzRequest } from './request.ts';
 
 export interface Decision {
@@ -6,6 +7,11 @@ export interface Decision {
   /** "<policy>/<rule>" that decided, or a description of the default. */
   readonly rule: string;
   readonly reason: string;
+}
+
+interface Activation {
+  readonly variables: Record<string, unknown>;
+  readonly paths: ActivationPaths;
 }
 
 const ALLOW_ALL: Decision = { allowed: true, rule: '(none)', reason: 'no policy applies' };
@@ -32,9 +38,13 @@ export function isBaseProtocol(method: string): boolean {
  */
 export function decide(authz: AuthorizationIR | undefined, request: AuthzRequest, level: string): Decision {
   if (!authz || authz.policies.length === 0) return ALLOW_ALL;
-  // One activation for every rule of the decision: built once, converted once.
-  let activation: Record<string, unknown> | undefined;
-  const context = (): Record<string, unknown> => (activation ??= celActivation(request, celVariablesOf(authz)));
+  // One activation for every rule of the decision: built once, converted once, each path looked up once.
+  let activation: Activation | undefined;
+  const context = (): Activation => {
+    if (activation) return activation;
+    const variables = celActivation(request, celVariablesOf(authz));
+    return (activation = { variables, paths: new ActivationPaths(variables) });
+  };
   for (const policy of authz.policies) {
     if (policy.action !== 'deny') continue;
     const rule = policy.rules.find((r) => ruleMatches(r, request, true, context));
@@ -65,11 +75,12 @@ function label(policy: AccessPolicyIR, rule: AccessRuleIR): string {
  * deny rule and as no match for an allow rule: an expression that cannot be evaluated
  * never lets a request through.
  */
-function ruleMatches(rule: AccessRuleIR, request: AuthzRequest, denying: boolean, activation: () => Record<string, unknown>): boolean {
+function ruleMatches(rule: AccessRuleIR, request: AuthzRequest, denying: boolean, activation: () => Activation): boolean {
   if (rule.sources && !(request.identity.spiffe && rule.sources.has(request.identity.spiffe))) return false;
   if (rule.mcp && !mcpMatches(rule.mcp, request)) return false;
   if (rule.cel) {
-    const result = rule.cel.evaluate(activation());
+    const { variables, paths } = activation();
+    const result = rule.cel.evaluate(variables, paths);
     if ('value' in result) return result.value;
     return request.mcp.listing ? !denying : denying;
   }
