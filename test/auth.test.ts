@@ -198,6 +198,12 @@ describe('authentication and tool-level authorization at the gateway', () => {
     expect(records.some((r) => r.decision === 'deny' && r.tool === 'up__secret' && r.identity.subject === 'alice')).toBe(true);
     expect(records.some((r) => r.method === 'tools/call' && r.outcome === 'ok' && typeof r.latencyMs === 'number' && /^[0-9a-f]{64}$/.test(r.argumentsDigest))).toBe(true);
     expect(records.filter((r) => r.tool === 'up__broken' && r.outcome !== undefined).map((r) => r.outcome)).toEqual(['error']);
+    // A call's decision and its outcome say the same about it: who, which session, backend and tool, which arguments.
+    const [decided, ended] = records.filter((r) => r.tool === 'up__broken');
+    const about = ({ time: _t, decision: _d, rule: _r, reason: _why, outcome: _o, latencyMs: _l, ...subject }: Record<string, unknown>) => subject;
+    expect(decided.rule).toBeDefined();
+    expect(about(ended)).toEqual(about(decided));
+    expect(Object.keys(about(decided)).sort()).toEqual(['argumentsDigest', 'backend', 'identity', 'method', 'route', 'session', 'tool']);
     expect(text).not.toContain(user);
     expect(text).not.toContain('/tmp/a.txt');
   });

@@ -98,18 +98,14 @@ export class SessionDispatcher {
     }
     if (reply.kind === 'result') return onResult({ jsonrpc: '2.0', id: message.id, result: reply.result });
     this.inFlight.add(ctx.sid, message.id, { backend: reply.backend, controller });
-    const audited = message.method === 'tools/call' && ctx.route.authorizer.auditing;
+    const audited = message.method === 'tools/call' && ctx.route.authorizer.auditing ? reply.facts : undefined;
     const started = audited ? performance.now() : 0;
     let response: Inbound | undefined;
     try {
       response = await relay(reply, controller.signal);
     } finally {
       this.inFlight.delete(ctx.sid, message.id);
-      if (audited) {
-        const name = String(message.params?.name ?? '');
-        const request = ctx.authzRequest(message.method, reply.backend, { kind: 'tool', name, downstreamName: name }, message.params?.arguments ?? {});
-        ctx.route.authorizer.recordCall(request, controller.signal.aborted ? 'cancelled' : outcomeOf(response), performance.now() - started);
-      }
+      if (audited) ctx.route.authorizer.recordCall(audited, controller.signal.aborted ? 'cancelled' : outcomeOf(response), performance.now() - started);
     }
   }
 

@@ -6,6 +6,7 @@ import { LIST_KINDS, listFederated, screenTools } from './federation/lists.ts';
 import { resolveTarget, type Namespace } from './federation/router.ts';
 import type { Target } from './federation/naming.ts';
 import type { BackendGuard } from './guard/backend-guard.ts';
+import type { AuthzRequest } from '../security/authz/request.ts';
 import type { AuthzTarget, SessionContext } from './session-context.ts';
 import { mapTaskIds, splitTaskId } from './tasks.ts';
 import type { Inbound } from './upstream/types.ts';
@@ -34,6 +35,8 @@ export type Reply =
        * value a client's parser keeps, padding past the size cap).
        */
       readonly screenError?: (error: JsonRpcErrorObject) => JsonRpcErrorObject;
+      /** What the route's authorizer decided on, for the call's audit record; absent when nothing audits or authorizes. */
+      readonly facts?: AuthzRequest;
     };
 
 export type MethodHandler = (ctx: SessionContext, request: JsonRpcRequest, signal: AbortSignal) => MaybePromise<Reply>;
@@ -55,11 +58,12 @@ function forward(
   guard?: BackendGuard,
 ): MaybePromise<Reply> {
   const args = request.method === 'tools/call' || request.method === 'prompts/get' ? (params.arguments ?? {}) : undefined;
+  const facts = ctx.forwardFacts(request.method, target.backend, subject, args);
   const send = (injected: Record<string, string> | undefined): Reply => {
     const messages = ctx.exchange(target.backend, { jsonrpc: '2.0', id: request.id, method: request.method, params }, signal, injected);
-    return { kind: 'forward', backend: target.backend, messages, mapResult, screenError: guard?.screenError };
+    return { kind: 'forward', backend: target.backend, messages, mapResult, screenError: guard?.screenError, facts };
   };
-  return andThen(ctx.authorize(request.method, target.backend, subject, args), send);
+  return andThen(facts && ctx.route.authorizer.check(facts), send);
 }
 
 function requireString(params: Record<string, unknown> | undefined, field: string): string {

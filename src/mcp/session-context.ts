@@ -68,6 +68,16 @@ export class SessionContext {
     };
   }
 
+  /**
+   * The facts of a forwarded message, when the route's authorizer decides on them or its
+   * audit log records the call: the same object serves both, so a call's records share
+   * what they say about it.
+   */
+  forwardFacts(method: string, backend: string, target: AuthzTarget | undefined, args: unknown): AuthzRequest | undefined {
+    const authorizer = this.route.authorizer;
+    return authorizer.active || authorizer.auditing ? this.authzRequest(method, backend, target, args) : undefined;
+  }
+
   /** Throws the client's JSON-RPC error when the message is not allowed; resolves to headers an external authorizer adds. */
   authorize(method: string, backend?: string, target?: AuthzTarget, args?: unknown): MaybePromise<Record<string, string> | undefined> {
     // Most routes have no policy: no request object, no promise.

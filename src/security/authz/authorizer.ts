@@ -1,6 +1,6 @@
 import { ErrorCode, JsonRpcError } from '../../jsonrpc/errors.ts';
 import type { AuthorizationIR, BackendIR, ExtAuthzIR } from '../../ir/types.ts';
-import { argumentsDigest, type AuditLog, type AuditRecord } from '../audit.ts';
+import { argumentsDigest, AuditSubject, type AuditLog, type AuditSubjectFields, type AuditVerdict } from '../audit.ts';
 import { ExtAuthzClient } from '../ext-authz.ts';
 import type { Identity } from '../identity.ts';
 import type { MaybePromise } from '../../util/maybe-promise.ts';
@@ -19,6 +19,8 @@ export class RouteAuthorizer {
   private readonly backends: ReadonlyMap<string, AuthorizationIR | undefined>;
   private readonly external: ReadonlyMap<string, ExtAuthzClient>;
   private readonly audit: AuditLog | undefined;
+  /** What a call's decision record said about it, serialized once, for its outcome record. */
+  private readonly subjects = new WeakMap<AuthzRequest, AuditSubject>();
   /** False when nothing on this route restricts anything: the hot path skips the stage. */
   readonly active: boolean;
   /** Whether tool calls are recorded. */
@@ -54,9 +56,9 @@ export class RouteAuthorizer {
     return decide(this.route, request, 'route').allowed && decide(this.backends.get(request.mcp.backend ?? ''), request, 'backend').allowed;
   }
 
-  /** One record per tool call, with how it ended. */
+  /** One record per tool call, with how it ended; `request` is the one the call was checked with, if it was. */
   recordCall(request: AuthzRequest, outcome: 'ok' | 'error' | 'cancelled', latencyMs: number): void {
-    this.audit?.write({ ...this.base(request), decision: 'allow', outcome, latencyMs });
+    this.write(request, { decision: 'allow', outcome, latencyMs });
   }
 
   private settle(request: AuthzRequest, decision: Decision & { headers?: Record<string, string> | undefined }): Record<string, string> | undefined {
@@ -104,35 +106,31 @@ export class RouteAuthorizer {
   }
 
   private record(request: AuthzRequest, decision: 'allow' | 'deny', rule: string, reason: string): void {
-    this.audit?.write({ ...this.base(request), decision, rule, reason, ...(decision === 'deny' ? { outcome: 'denied' as const } : {}) });
+    this.write(request, decision === 'deny' ? { decision, rule, reason, outcome: 'denied' } : { decision, rule, reason });
   }
 
-  private base(request: AuthzRequest): Omit<AuditRecord, 'decision'> {
+  private write(request: AuthzRequest, verdict: AuditVerdict): void {
+    if (!this.audit) return;
+    let subject = this.subjects.get(request);
+    if (!subject) {
+      subject = new AuditSubject(this.subjectFields(request));
+      this.subjects.set(request, subject);
+    }
+    this.audit.writeAbout(subject, isoNow(), verdict);
+  }
+
+  private subjectFields(request: AuthzRequest): AuditSubjectFields {
     const target = request.mcp.target;
     return {
-      time: isoNow(),
       session: request.mcp.sessionId || undefined,
       identity: { ...describeIdentity(request.identity), method: request.identity.methods.join('+') || 'anonymous' },
       route: this.routeKey,
       ...(request.mcp.backend ? { backend: request.mcp.backend } : {}),
       method: request.mcp.method,
       ...(target ? { tool: target.downstreamName } : {}),
-      ...(request.mcp.arguments !== undefined ? { argumentsDigest: digestOnce(request.mcp.arguments) } : {}),
+      ...(request.mcp.arguments !== undefined ? { argumentsDigest: argumentsDigest(request.mcp.arguments) } : {}),
     };
   }
-}
-
-const DIGESTS = new WeakMap<object, string>();
-
-/** A call's decision record and its outcome record share one digest of the same arguments. */
-function digestOnce(args: unknown): string {
-  if (typeof args !== 'object' || args === null) return argumentsDigest(args);
-  let digest = DIGESTS.get(args);
-  if (digest === undefined) {
-    digest = argumentsDigest(args);
-    DIGESTS.set(args, digest);
-  }
-  return digest;
 }
 
 function client(ir: ExtAuthzIR): ExtAuthzClient {
