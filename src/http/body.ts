@@ -34,11 +34,14 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string> {
       finish();
       reject(err ?? new Error('request aborted'));
     };
-    // The 'error' listener stays: a stream error after we stopped listening must not go unhandled.
     const finish = (): void => {
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('close', onClose);
+      // A stream error after this must not go unhandled, but a listener of this reader's would
+      // keep it (and every chunk of the body) alive for as long as the request is in flight.
+      req.off('error', onFail);
+      req.on('error', ignoreLateError);
     };
     // 'close' before 'end': the client went away mid-body.
     const onClose = (): void => onFail(new Error('request body incomplete: the client closed the connection'));
@@ -48,6 +51,9 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string> {
     req.on('close', onClose);
   });
 }
+
+/** The body is settled; whatever happens to the stream now is for the response's side to see. */
+function ignoreLateError(): void {}
 
 function tooLarge(limit: number): HttpError {
   return new HttpError(413, `request body exceeds the limit of ${limit} bytes`);
