@@ -49,7 +49,7 @@ const UNREACHABLE = Symbol('unreachable');
  * the comparisons (a keyed load and an own-property test per step).
  */
 export class ActivationPaths {
-  private readonly activation: Record<string, unknown>;
+  readonly activation: Record<string, unknown>;
   private readonly values = new Map<string, unknown>();
 
   constructor(activation: Record<string, unknown>) {

@@ -9,11 +9,6 @@ export interface Decision {
   readonly reason: string;
 }
 
-interface Activation {
-  readonly variables: Record<string, unknown>;
-  readonly paths: ActivationPaths;
-}
-
 const ALLOW_ALL: Decision = { allowed: true, rule: '(none)', reason: 'no policy applies' };
 
 /**
@@ -39,12 +34,8 @@ export function isBaseProtocol(method: string): boolean {
 export function decide(authz: AuthorizationIR | undefined, request: AuthzRequest, level: string): Decision {
   if (!authz || authz.policies.length === 0) return ALLOW_ALL;
   // One activation for every rule of the decision: built once, converted once, each path looked up once.
-  let activation: Activation | undefined;
-  const context = (): Activation => {
-    if (activation) return activation;
-    const variables = celActivation(request, celVariablesOf(authz));
-    return (activation = { variables, paths: new ActivationPaths(variables) });
-  };
+  let activation: ActivationPaths | undefined;
+  const context = (): ActivationPaths => (activation ??= new ActivationPaths(celActivation(request, celVariablesOf(authz))));
   for (const policy of authz.policies) {
     if (policy.action !== 'deny') continue;
     const rule = policy.rules.find((r) => ruleMatches(r, request, true, context));
@@ -75,12 +66,12 @@ function label(policy: AccessPolicyIR, rule: AccessRuleIR): string {
  * deny rule and as no match for an allow rule: an expression that cannot be evaluated
  * never lets a request through.
  */
-function ruleMatches(rule: AccessRuleIR, request: AuthzRequest, denying: boolean, activation: () => Activation): boolean {
+function ruleMatches(rule: AccessRuleIR, request: AuthzRequest, denying: boolean, activation: () => ActivationPaths): boolean {
   if (rule.sources && !(request.identity.spiffe && rule.sources.has(request.identity.spiffe))) return false;
   if (rule.mcp && !mcpMatches(rule.mcp, request)) return false;
   if (rule.cel) {
-    const { variables, paths } = activation();
-    const result = rule.cel.evaluate(variables, paths);
+    const paths = activation();
+    const result = rule.cel.evaluate(paths.activation, paths);
     if ('value' in result) return result.value;
     return request.mcp.listing ? !denying : denying;
   }
