@@ -100,17 +100,12 @@ export class McpEndpoint {
     }
   }
 
-  private async dispatch(res: ServerResponse, ctx: SessionContext, message: JsonRpcMessage, acceptsSse: boolean): Promise<void> {
+  /** Not itself async: a request's promise is the dispatcher's, with no layer of its own around it. */
+  private dispatch(res: ServerResponse, ctx: SessionContext, message: JsonRpcMessage, acceptsSse: boolean): Promise<void> {
     const dispatcher = this.deps.dispatcher;
-    if (!('method' in message)) {
-      await dispatcher.answerUpstream(ctx, message);
-      return accepted(res);
-    }
-    if (!('id' in message)) {
-      await dispatcher.notify(ctx, message);
-      return accepted(res);
-    }
-    await dispatcher.request(
+    if (!('method' in message)) return dispatcher.answerUpstream(ctx, message).then(() => accepted(res));
+    if (!('id' in message)) return dispatcher.notify(ctx, message).then(() => accepted(res));
+    return dispatcher.request(
       ctx,
       message,
       (response) => sendJson(res, 200, response),

@@ -12,7 +12,9 @@ export const ENDED: Promise<IteratorReturnResult<undefined>> = Promise.resolve(D
 
 /** Stops reading a reply, without waiting and without a failure to report. */
 export function closeQuietly(messages: AsyncIterator<unknown>): void {
-  messages.return?.().catch(() => {});
+  const closed = messages.return?.();
+  // Most replies are over by then and answer with ENDED, which cannot fail: no handler, no promise made for it.
+  if (closed && closed !== ENDED) closed.catch(() => {});
 }
 
 /**
