@@ -66,8 +66,8 @@ function agree(source: string, activation: Record<string, unknown>): void {
   const a = compileCel(source, VARIABLES).evaluate(activation);
   const b = compileCel(source, VARIABLES, { prefilter: false }).evaluate(activation);
   const shared = new ActivationPaths(activation);
-  EARLIER.evaluate(activation, shared);
-  const c = compileCel(source, VARIABLES).evaluate(activation, shared);
+  EARLIER.evaluate(shared);
+  const c = compileCel(source, VARIABLES).evaluate(shared);
   // Errors may word their position differently only if both are errors.
   const outcome = (r: typeof a) => ('value' in r ? r : 'error');
   expect(outcome(a)).toEqual(outcome(b));

@@ -36,8 +36,8 @@ export interface CompiledCel {
   readonly source: string;
   /** Top-level variables the expression reads (e.g. ['mcp','jwt']), so callers compute only those. */
   readonly variables: ReadonlySet<string>;
-  /** Evaluates to a boolean; a non-boolean result or a runtime error (missing field, type error) is returned as {error} — callers treat it as "rule does not match" for allow and as a match for deny (fail closed). `paths`, made from this same activation, lets the expressions of one decision share its field lookups. */
-  evaluate(activation: Record<string, unknown>, paths?: ActivationPaths): { value: boolean } | { error: string };
+  /** Evaluates to a boolean; a non-boolean result or a runtime error (missing field, type error) is returned as {error} — callers treat it as "rule does not match" for allow and as a match for deny (fail closed). Given as ActivationPaths, the activation lets the expressions of one decision share its field lookups. */
+  evaluate(activation: Record<string, unknown> | ActivationPaths): { value: boolean } | { error: string };
 }
 
 export interface CelPosition {
@@ -132,7 +132,9 @@ export function compileCel(source: string, allowedVariables: readonly string[], 
   return {
     source,
     variables,
-    evaluate(activation, paths) {
+    evaluate(given) {
+      const paths = given instanceof ActivationPaths ? given : undefined;
+      const activation = paths ? paths.activation : (given as Record<string, unknown>);
       const decided = prefilter && precheck(prefilter, paths ?? new ActivationPaths(activation));
       if (decided !== undefined) return decided ? TRUE : FALSE;
       let result: unknown;

@@ -70,8 +70,7 @@ function ruleMatches(rule: AccessRuleIR, request: AuthzRequest, denying: boolean
   if (rule.sources && !(request.identity.spiffe && rule.sources.has(request.identity.spiffe))) return false;
   if (rule.mcp && !mcpMatches(rule.mcp, request)) return false;
   if (rule.cel) {
-    const paths = activation();
-    const result = rule.cel.evaluate(paths.activation, paths);
+    const result = rule.cel.evaluate(activation());
     if ('value' in result) return result.value;
     return request.mcp.listing ? !denying : denying;
   }
