@@ -5,23 +5,21 @@ import type { SessionStore, StoredSession } from '../state/session-store.ts';
 import type { Caller } from '../security/caller.ts';
 import { principalKey } from '../security/identity.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { screenTools } from './federation/lists.ts';
 import { METHODS, ROUTED_METHODS, type Reply } from './methods.ts';
 import type { RouteRuntime } from './route-runtime.ts';
-import { fromDownstreamId, toDownstreamId } from './server-request-ids.ts';
+import { downstreamForm, ReplyRelay, toErrorResponse, type ReplyOutput } from './relay.ts';
+import { fromDownstreamId } from './server-request-ids.ts';
 import { SessionContext } from './session-context.ts';
 import { newSessionSid, type SessionState } from './session-token.ts';
-import { mapTaskIds } from './tasks.ts';
 import type { UpstreamConnector } from './upstream/connector.ts';
-import { UpstreamError, type Inbound } from './upstream/types.ts';
+import { OrderedWrites } from './upstream/replies.ts';
+import type { Inbound } from './upstream/types.ts';
 
 export interface DispatcherDeps {
   readonly connector: UpstreamConnector;
   readonly store: SessionStore;
   readonly logger: Logger;
 }
-
-export type ForwardReply = Extract<Reply, { kind: 'forward' }>;
 
 /**
  * What happens to a client's message once its session is known, whatever transport
@@ -72,41 +70,45 @@ export class SessionDispatcher {
   }
 
   /**
-   * Runs a request's handler; `relay` writes a forwarded reply while the request can be
-   * cancelled, and resolves to the upstream's response when one came.
+   * Runs a request's handler and writes its answer to `out`: a result the gateway composed,
+   * or the upstream's reply relayed as it arrives, while the request can be cancelled.
+   * Settles once the answer is written.
    */
-  async request(
-    ctx: SessionContext,
-    message: JsonRpcRequest,
-    onResult: (response: JsonRpcResponse) => void,
-    relay: (reply: ForwardReply, cancelled: AbortSignal) => Promise<Inbound | undefined>,
-  ): Promise<void> {
+  request(ctx: SessionContext, message: JsonRpcRequest, out: ReplyOutput): MaybePromise<void> {
     // A dropped connection is not a cancellation (the client may resume the stream): only
     // notifications/cancelled stops the upstream work.
     const controller = new AbortController();
-    let reply: Reply;
+    let handled: MaybePromise<Reply>;
     try {
       const handler = METHODS.get(message.method);
       if (!handler) throw new JsonRpcError(ErrorCode.MethodNotFound, `Method not found: ${message.method}`);
-      // Awaited only when something is pending: most requests need no turn of the microtask queue here.
+      // Waited for only when something is pending: most requests need no turn of the microtask queue here.
       const check = ROUTED_METHODS.has(message.method) ? undefined : ctx.authorize(message.method);
-      if (check instanceof Promise) await check;
-      const handled = handler(ctx, message, controller.signal);
-      reply = handled instanceof Promise ? await handled : handled;
+      handled = check instanceof Promise ? check.then(() => handler(ctx, message, controller.signal)) : handler(ctx, message, controller.signal);
     } catch (err) {
-      return onResult(toErrorResponse(message.id, err, ctx.logger));
+      return answer(out, toErrorResponse(message.id, err, ctx.logger));
     }
-    if (reply.kind === 'result') return onResult({ jsonrpc: '2.0', id: message.id, result: reply.result });
+    if (!(handled instanceof Promise)) return this.relay(ctx, message, handled, controller, out);
+    return handled.then(
+      (reply) => this.relay(ctx, message, reply, controller, out),
+      (err: unknown) => answer(out, toErrorResponse(message.id, err, ctx.logger)),
+    );
+  }
+
+  private relay(ctx: SessionContext, message: JsonRpcRequest, reply: Reply, controller: AbortController, out: ReplyOutput): MaybePromise<void> {
+    if (reply.kind === 'result') return answer(out, { jsonrpc: '2.0', id: message.id, result: reply.result });
     this.inFlight.add(ctx.sid, message.id, { backend: reply.backend, controller });
-    const audited = message.method === 'tools/call' && ctx.route.authorizer.auditing ? reply.facts : undefined;
+    const authorizer = ctx.route.authorizer;
+    const audited = message.method === 'tools/call' && authorizer.auditing ? reply.facts : undefined;
     const started = audited ? performance.now() : 0;
-    let response: Inbound | undefined;
-    try {
-      response = await relay(reply, controller.signal);
-    } finally {
-      this.inFlight.delete(ctx.sid, message.id);
-      if (audited) ctx.route.authorizer.recordCall(audited, controller.signal.aborted ? 'cancelled' : outcomeOf(response), performance.now() - started);
-    }
+    return new Promise((resolve) => {
+      const relay = new ReplyRelay(ctx, message.id, reply, out, controller.signal, (response) => {
+        this.inFlight.delete(ctx.sid, message.id);
+        if (audited) authorizer.recordCall(audited, controller.signal.aborted ? 'cancelled' : outcomeOf(response), performance.now() - started);
+        resolve();
+      });
+      relay.attach(ctx.exchange(reply.backend, reply.request, relay, controller.signal, reply.headers));
+    });
   }
 
   async notify(ctx: SessionContext, message: JsonRpcNotification): Promise<void> {
@@ -138,21 +140,9 @@ export class SessionDispatcher {
   }
 
   /** Every upstream's server stream, merged; resolves when all of them have ended. */
-  async listen(ctx: SessionContext, signal: AbortSignal, emit: (data: string) => Promise<void> | void): Promise<void> {
+  async listen(ctx: SessionContext, signal: AbortSignal, emit: (data: string) => MaybePromise<void>): Promise<void> {
     const backends = [...ctx.route.backendNames].filter((b) => ctx.ref(b));
-    await Promise.allSettled(
-      backends.map(async (backend) => {
-        try {
-          const session = await ctx.upstream(backend);
-          for await (const inbound of session.listen(signal)) {
-            const out = downstreamForm(ctx, backend, inbound);
-            if (out) await emit(out);
-          }
-        } catch (err) {
-          if (!signal.aborted) ctx.logger.warn({ backend, err: (err as Error).message }, 'upstream server stream failed');
-        }
-      }),
-    );
+    await Promise.allSettled(backends.map((backend) => listenTo(ctx, backend, signal, emit)));
   }
 
   async end(ctx: SessionContext, ttlMs: number): Promise<void> {
@@ -161,74 +151,39 @@ export class SessionDispatcher {
   }
 }
 
+/** One upstream's server stream, its messages emitted in order; a failure is logged, never thrown. */
+async function listenTo(ctx: SessionContext, backend: string, signal: AbortSignal, emit: (data: string) => MaybePromise<void>): Promise<void> {
+  try {
+    const session = await ctx.upstream(backend);
+    await new Promise<void>((resolve, reject) => {
+      const writes = new OrderedWrites(reject);
+      writes.control = session.listen(
+        {
+          message(inbound) {
+            const out = downstreamForm(ctx, backend, inbound);
+            if (out !== undefined) writes.run(() => emit(out));
+          },
+          end: () => writes.run(resolve),
+          fail: (err) => writes.run(() => reject(err)),
+        },
+        signal,
+      );
+    });
+  } catch (err) {
+    if (!signal.aborted) ctx.logger.warn({ backend, err: (err as Error).message }, 'upstream server stream failed');
+  }
+}
+
+/** A result the gateway composed, or an error in its place, as the whole answer. */
+function answer(out: ReplyOutput, response: JsonRpcResponse): MaybePromise<void> {
+  return andThen(out.response(JSON.stringify(response)), () => out.end());
+}
+
 /** How a tool call came out, by the upstream's response (none: it failed on the way). */
 function outcomeOf(response: Inbound | undefined): 'ok' | 'error' {
   const m = response?.message;
   // The envelope was checked, the result was not: it may be anything, null included.
   return !m || 'error' in m || ('result' in m && (m.result as { isError?: unknown } | null)?.isError === true) ? 'error' : 'ok';
-}
-
-/**
- * The final response of a forwarded reply: the upstream's own bytes unless a mapper changed
- * the result or a guard inspected the reply; then the gateway's own encoding of the response,
- * with nothing in it but what JSON-RPC defines.
- */
-export function finalResponse(reply: ForwardReply, inbound: Inbound): MaybePromise<string> {
-  const m = inbound.message as JsonRpcResponse;
-  const { mapResult, screenError } = reply;
-  if ('error' in m) return screenError ? JSON.stringify({ jsonrpc: '2.0', id: m.id, error: screenError(m.error) }) : inbound.raw;
-  if (!mapResult && !screenError) return inbound.raw;
-  const mapped = mapResult ? mapResult(m.result, inbound.raw.length) : m.result;
-  return andThen(mapped, (result) => (result === m.result && !screenError ? inbound.raw : JSON.stringify({ jsonrpc: '2.0', id: m.id, result })));
-}
-
-export function isResponseTo(inbound: Inbound, id: JsonRpcId): boolean {
-  const m = inbound.message;
-  return !('method' in m) && m.id === id;
-}
-
-/**
- * An upstream message as the client must see it: server requests get backend-scoped ids,
- * resource URIs and task ids their downstream names, and a changed list drops the
- * session's name index.
- */
-export function downstreamForm(ctx: SessionContext, backend: string, inbound: Inbound): string | undefined {
-  const m = inbound.message;
-  // A response on a server stream answers nothing the client sent.
-  if (!('method' in m)) return undefined;
-  if ('id' in m) return JSON.stringify({ ...m, id: toDownstreamId(backend, m.id) });
-  switch (m.method) {
-    case 'notifications/resources/updated': {
-      const uri = m.params?.uri;
-      if (typeof uri !== 'string' || ctx.route.naming.mode === 'never') return inbound.raw;
-      return JSON.stringify({ ...m, params: { ...m.params, uri: ctx.route.naming.prefixed(backend, uri) } });
-    }
-    case 'notifications/tasks/status':
-      return JSON.stringify({ ...m, params: mapTaskIds(ctx.route.naming, backend, m.params ?? {}) });
-    case 'notifications/tools/list_changed':
-      ctx.route.indexes.forget(ctx.sid, 'tools');
-      // A changed list may hide a changed definition: the guard looks before the client does.
-      screenTools(ctx, backend).catch((err: Error) => ctx.logger.debug({ backend, err: err.message }, 'could not re-screen tools'));
-      return inbound.raw;
-    case 'notifications/prompts/list_changed':
-      ctx.route.indexes.forget(ctx.sid, 'prompts');
-      return inbound.raw;
-    case 'notifications/resources/list_changed':
-      ctx.route.indexes.forget(ctx.sid, 'resources');
-      return inbound.raw;
-    default:
-      return inbound.raw;
-  }
-}
-
-export function toErrorResponse(id: JsonRpcId | null, err: unknown, logger: Logger): JsonRpcResponse {
-  if (err instanceof JsonRpcError) return err.toResponse(id);
-  if (err instanceof UpstreamError) {
-    const code = err.kind === 'timeout' ? ErrorCode.RequestTimeout : ErrorCode.UpstreamUnavailable;
-    return new JsonRpcError(code, err.message, { backend: err.backend }).toResponse(id);
-  }
-  logger.error({ err }, 'unexpected error handling a request');
-  return new JsonRpcError(ErrorCode.InternalError, 'Internal error').toResponse(id);
 }
 
 async function sendQuietly(ctx: SessionContext, backend: string, message: JsonRpcNotification | JsonRpcResponse): Promise<void> {

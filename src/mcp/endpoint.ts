@@ -4,13 +4,14 @@ import { readBody } from '../http/body.ts';
 import { HttpError } from '../http/errors.ts';
 import { SseWriter } from '../http/sse.ts';
 import type { JsonRpcError } from '../jsonrpc/errors.ts';
-import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest } from '../jsonrpc/message.ts';
+import type { JsonRpcMessage, JsonRpcRequest } from '../jsonrpc/message.ts';
 import { parseMessage } from '../jsonrpc/parse.ts';
 import type { Caller } from '../security/caller.ts';
 import { principalKey } from '../security/identity.ts';
 import { parseEventId, type EventStore } from '../state/event-store.ts';
 import type { SessionStore } from '../state/session-store.ts';
-import { downstreamForm, finalResponse, isResponseTo, toErrorResponse, type ForwardReply, type SessionDispatcher } from './dispatcher.ts';
+import type { SessionDispatcher } from './dispatcher.ts';
+import { toErrorResponse, type ReplyOutput } from './relay.ts';
 import { initializeSession } from './initialize.ts';
 import { isSupportedVersion, LATEST_PROTOCOL_VERSION } from './protocol.ts';
 import type { RouteRuntime } from './route-runtime.ts';
@@ -18,8 +19,6 @@ import type { SessionContext } from './session-context.ts';
 import { sealSession, type OpenedSessions } from './session-token.ts';
 import type { UpstreamConnector } from './upstream/connector.ts';
 import { andThen, type MaybePromise } from '../util/maybe-promise.ts';
-import { closeQuietly } from './upstream/replies.ts';
-import { UpstreamError, type Inbound } from './upstream/types.ts';
 
 export interface EndpointDeps {
   readonly dispatcher: SessionDispatcher;
@@ -75,12 +74,16 @@ export class McpEndpoint {
     }
   }
 
-  private async post(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<void> {
+  /** A promise for the body, then no layer of its own: the rest is the dispatcher's, and the relay's. */
+  private post(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<void> {
     const accept = req.headers.accept ?? '';
     const acceptsSse = accept.includes('text/event-stream') || accept.includes('*/*');
     if (!acceptsSse && !accept.includes('application/json')) throw new HttpError(406, 'Accept must include application/json and text/event-stream');
     if (!(req.headers['content-type'] ?? '').includes('application/json')) throw new HttpError(415, 'Content-Type must be application/json');
-    const text = await readBody(req, config.maxBodyBytes);
+    return readBody(req, config.maxBodyBytes).then((text) => this.received(req, res, route, config, caller, text, acceptsSse));
+  }
+
+  private received(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller, text: string, acceptsSse: boolean): MaybePromise<void> {
     let message: JsonRpcMessage;
     try {
       message = parseMessage(text);
@@ -91,79 +94,24 @@ export class McpEndpoint {
       if (!('id' in message)) throw new HttpError(400, 'initialize must be a request');
       return this.initialize(res, route, config, message as JsonRpcRequest, caller);
     }
-    const opening = route.ir.stateless ? this.stateless(req, route, config, caller) : this.session(req, route, config, caller);
-    const ctx = opening instanceof Promise ? await opening : opening;
+    if (route.ir.stateless) return this.dispatchAlone(res, this.stateless(req, route, config, caller), message, acceptsSse);
+    return andThen(this.session(req, route, config, caller), (ctx) => this.dispatch(res, ctx, message, acceptsSse));
+  }
+
+  /** A stateless request: its upstream sessions end with it. */
+  private async dispatchAlone(res: ServerResponse, ctx: SessionContext, message: JsonRpcMessage, acceptsSse: boolean): Promise<void> {
     try {
       await this.dispatch(res, ctx, message, acceptsSse);
     } finally {
-      if (ctx.ephemeral) await this.deps.dispatcher.endEphemeral(ctx);
+      await this.deps.dispatcher.endEphemeral(ctx);
     }
   }
 
-  /** Not itself async: a request's promise is the dispatcher's, with no layer of its own around it. */
-  private dispatch(res: ServerResponse, ctx: SessionContext, message: JsonRpcMessage, acceptsSse: boolean): Promise<void> {
+  private dispatch(res: ServerResponse, ctx: SessionContext, message: JsonRpcMessage, acceptsSse: boolean): MaybePromise<void> {
     const dispatcher = this.deps.dispatcher;
     if (!('method' in message)) return dispatcher.answerUpstream(ctx, message).then(() => accepted(res));
     if (!('id' in message)) return dispatcher.notify(ctx, message).then(() => accepted(res));
-    return dispatcher.request(
-      ctx,
-      message,
-      (response) => sendJson(res, 200, response),
-      (reply, cancelled) => this.writeForwarded(res, ctx, message.id, reply, acceptsSse, cancelled),
-    );
-  }
-
-  /**
-   * Passes an upstream's reply on. A reply that is just the response goes back as JSON;
-   * anything streamed before it (progress, logging, server requests) makes it an SSE stream
-   * whose events are kept for resumption, and which is read to its end even if the client
-   * dropped, so that a client resuming with Last-Event-ID (on any replica) gets all of it.
-   */
-  private async writeForwarded(res: ServerResponse, ctx: SessionContext, id: JsonRpcId, reply: ForwardReply, acceptsSse: boolean, cancelled: AbortSignal): Promise<Inbound | undefined> {
-    const messages = reply.messages;
-    let sse: SseWriter | undefined;
-    let stream = '';
-    try {
-      for (;;) {
-        const step = await messages.next();
-        if (step.done) throw new UpstreamError(reply.backend, 'protocol', 'stream ended without a response');
-        const inbound = step.value;
-        if (isResponseTo(inbound, id)) {
-          const final = finalResponse(reply, inbound);
-          const raw = typeof final === 'string' ? final : await final;
-          if (sse) await this.emit(sse, ctx.sid, stream, raw);
-          else sendRaw(res, 200, raw);
-          return inbound;
-        }
-        const out = downstreamForm(ctx, reply.backend, inbound);
-        if (!out || !acceptsSse) continue;
-        if (!sse) {
-          stream = newStreamId('p');
-          sse = new SseWriter(res, {}, KEEP_ALIVE_MS);
-        }
-        await this.emit(sse, ctx.sid, stream, out);
-      }
-    } catch (err) {
-      // A request the client cancelled gets no response at all.
-      if (cancelled.aborted) return undefined;
-      const failure = JSON.stringify(toErrorResponse(id, err, ctx.logger));
-      if (sse) await this.emit(sse, ctx.sid, stream, failure).catch(() => {});
-      else if (!res.headersSent) sendRaw(res, 200, failure);
-    } finally {
-      closeQuietly(messages);
-      if (sse) {
-        sse.end();
-        await this.deps.events.finish(ctx.sid, stream).catch(() => {});
-      } else if (!res.headersSent) {
-        res.writeHead(202).end();
-      }
-    }
-  }
-
-  /** One event of a POST's stream: kept for resumption, then sent if the client is still there. */
-  private async emit(sse: SseWriter, sid: string, stream: string, data: string): Promise<void> {
-    const eventId = await this.deps.events.append(sid, stream, data);
-    if (sse.open) sse.message(data, eventId);
+    return dispatcher.request(ctx, message, new PostReply(res, ctx.sid, this.deps.events, acceptsSse));
   }
 
   private async initialize(res: ServerResponse, route: RouteRuntime, config: EndpointConfig, request: JsonRpcRequest, caller: Caller): Promise<void> {
@@ -249,6 +197,58 @@ export class McpEndpoint {
     res.writeHead(200).end();
   }
 }
+
+/**
+ * A POST's answer. A reply that is just the response goes back as JSON; anything streamed
+ * before it (progress, logging, server requests) makes it an SSE stream whose events are
+ * kept for resumption.
+ */
+class PostReply implements ReplyOutput {
+  private readonly res: ServerResponse;
+  private readonly sid: string;
+  private readonly events: EventStore;
+  private readonly acceptsSse: boolean;
+  private sse: SseWriter | undefined;
+  private stream = '';
+
+  constructor(res: ServerResponse, sid: string, events: EventStore, acceptsSse: boolean) {
+    this.res = res;
+    this.sid = sid;
+    this.events = events;
+    this.acceptsSse = acceptsSse;
+  }
+
+  event(data: string): MaybePromise<void> {
+    if (!this.acceptsSse) return;
+    if (!this.sse) {
+      this.stream = newStreamId('p');
+      this.sse = new SseWriter(this.res, {}, KEEP_ALIVE_MS);
+    }
+    return this.emit(this.sse, data);
+  }
+
+  response(raw: string): MaybePromise<void> {
+    if (this.sse) return this.emit(this.sse, raw);
+    if (!this.res.headersSent) sendRaw(this.res, 200, raw);
+  }
+
+  end(): MaybePromise<void> {
+    if (this.sse) {
+      this.sse.end();
+      return this.events.finish(this.sid, this.stream).catch(ignore);
+    }
+    if (!this.res.headersSent) this.res.writeHead(202).end();
+  }
+
+  /** One event of the stream: kept for resumption, then sent if the client is still there. */
+  private emit(sse: SseWriter, data: string): Promise<void> {
+    return this.events.append(this.sid, this.stream, data).then((eventId) => {
+      if (sse.open) sse.message(data, eventId);
+    });
+  }
+}
+
+function ignore(): void {}
 
 /** A stream id, unique within its session: "p…" for a POST's stream, "g…" for a server stream. */
 function newStreamId(kind: 'p' | 'g'): string {

@@ -6,16 +6,15 @@ import { SseWriter } from '../http/sse.ts';
 import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
 import type { JsonRpcMessage, JsonRpcRequest } from '../jsonrpc/message.ts';
 import { parseMessage } from '../jsonrpc/parse.ts';
-import { downstreamForm, finalResponse, isResponseTo, toErrorResponse, type ForwardReply, type SessionDispatcher } from './dispatcher.ts';
+import type { SessionDispatcher } from './dispatcher.ts';
+import { toErrorResponse } from './relay.ts';
 import { KEEP_ALIVE_MS, type EndpointConfig } from './endpoint.ts';
 import { initializeSession } from './initialize.ts';
 import type { RouteRuntime } from './route-runtime.ts';
-import type { SessionContext } from './session-context.ts';
 import type { SessionState } from './session-token.ts';
 import type { Caller } from '../security/caller.ts';
 import { principalKey } from '../security/identity.ts';
 import type { UpstreamConnector } from './upstream/connector.ts';
-import type { Inbound } from './upstream/types.ts';
 
 interface LegacySession {
   readonly route: RouteRuntime;
@@ -102,27 +101,6 @@ export class LegacySseEndpoint {
     const ctx = await this.dispatcher.context(session.route, session.state, session.caller, config.ttlMs);
     if (!('method' in message)) return this.dispatcher.answerUpstream(ctx, message);
     if (!('id' in message)) return this.dispatcher.notify(ctx, message);
-    await this.dispatcher.request(
-      ctx,
-      message,
-      (response) => send(JSON.stringify(response)),
-      async (reply, cancelled) => relay(ctx, message, reply, cancelled, send),
-    );
+    await this.dispatcher.request(ctx, message, { event: send, response: send, end() {} });
   }
-}
-
-async function relay(ctx: SessionContext, request: JsonRpcRequest, reply: ForwardReply, cancelled: AbortSignal, send: (data: string) => void): Promise<Inbound | undefined> {
-  try {
-    for await (const inbound of reply.messages) {
-      if (isResponseTo(inbound, request.id)) {
-        send(await finalResponse(reply, inbound));
-        return inbound;
-      }
-      const out = downstreamForm(ctx, reply.backend, inbound);
-      if (out) send(out);
-    }
-  } catch (err) {
-    if (!cancelled.aborted) send(JSON.stringify(toErrorResponse(request.id, err, ctx.logger)));
-  }
-  return undefined;
 }

@@ -9,7 +9,6 @@ import type { BackendGuard } from './guard/backend-guard.ts';
 import type { AuthzRequest } from '../security/authz/request.ts';
 import type { AuthzTarget, SessionContext } from './session-context.ts';
 import { mapTaskIds, splitTaskId } from './tasks.ts';
-import type { Inbound } from './upstream/types.ts';
 
 /**
  * Rewrites a forwarded result (names back to their downstream form, a guard's redactions).
@@ -25,7 +24,10 @@ export type Reply =
   | {
       readonly kind: 'forward';
       readonly backend: string;
-      readonly messages: AsyncIterableIterator<Inbound>;
+      /** The request as the backend is to receive it. */
+      readonly request: JsonRpcRequest;
+      /** Headers for this request only: what an external authorizer injects. */
+      readonly headers?: Record<string, string> | undefined;
       /** Absent: the final response passes through byte for byte. */
       readonly mapResult?: ResultMapper;
       /**
@@ -52,17 +54,21 @@ function forward(
   request: JsonRpcRequest,
   target: Target,
   params: Record<string, unknown>,
-  signal: AbortSignal,
   subject: AuthzTarget | undefined,
   mapResult?: ResultMapper,
   guard?: BackendGuard,
 ): MaybePromise<Reply> {
   const args = request.method === 'tools/call' || request.method === 'prompts/get' ? (params.arguments ?? {}) : undefined;
   const facts = ctx.forwardFacts(request.method, target.backend, subject, args);
-  const send = (injected: Record<string, string> | undefined): Reply => {
-    const messages = ctx.exchange(target.backend, { jsonrpc: '2.0', id: request.id, method: request.method, params }, signal, injected);
-    return { kind: 'forward', backend: target.backend, messages, mapResult, screenError: guard?.screenError, facts };
-  };
+  const send = (injected: Record<string, string> | undefined): Reply => ({
+    kind: 'forward',
+    backend: target.backend,
+    request: { jsonrpc: '2.0', id: request.id, method: request.method, params },
+    headers: injected,
+    mapResult,
+    screenError: guard?.screenError,
+    facts,
+  });
   return andThen(facts && ctx.route.authorizer.check(facts), send);
 }
 
@@ -84,7 +90,7 @@ function byName(namespace: Namespace, field: 'name' | 'uri'): MethodHandler {
       const send = (): MaybePromise<Reply> => {
         guard?.checkCall(target.name, request.params?.arguments ?? {});
         const mapResult = guard ? inspectedThen(guard, name, taskIds) : taskIds;
-        return forward(ctx, request, target, { ...request.params, [field]: target.name }, signal, { kind, name: target.name, downstreamName: name }, mapResult, guard);
+        return forward(ctx, request, target, { ...request.params, [field]: target.name }, { kind, name: target.name, downstreamName: name }, mapResult, guard);
       };
       // Arguments are checked against the definition the guard screened: learn it first if it is new.
       return guard?.config.validateArguments && !guard.knows(target.name) ? screenTools(ctx, target.backend, signal).then(send) : send();
@@ -98,12 +104,12 @@ const SUBJECT_KIND = { tools: 'tool', prompts: 'prompt', resources: 'resource' }
  * tasks/get, tasks/result, tasks/cancel: to the backend that minted the task. A task's result
  * is a tool call's, deferred: its backend's guard inspects it as it would have the call's.
  */
-const byTask: MethodHandler = async (ctx, request, signal) => {
+const byTask: MethodHandler = async (ctx, request) => {
   const target = splitTaskId(ctx.route.naming, request.params?.taskId);
   const taskIds: ResultMapper = (r) => mapTaskIds(ctx.route.naming, target.backend, r);
   const guard = request.method === 'tasks/result' ? ctx.route.guards.get(target.backend) : undefined;
   const mapResult = guard ? inspectedThen(guard, `result of task ${String(request.params?.taskId)}`, taskIds) : taskIds;
-  return forward(ctx, request, target, { ...request.params, taskId: target.name }, signal, undefined, mapResult, guard);
+  return forward(ctx, request, target, { ...request.params, taskId: target.name }, undefined, mapResult, guard);
 };
 
 /** The guard's inspection of a result (`label` names it in logs and for a guardrail), then `next` on what it let through. */
@@ -122,18 +128,18 @@ const readResource: MethodHandler = async (ctx, request, signal) => {
     if (!Array.isArray(r.contents) || target.name === uri) return r;
     return { ...r, contents: r.contents.map((c: Record<string, unknown>) => (c.uri === target.name ? { ...c, uri } : c)) };
   };
-  return forward(ctx, request, target, { ...request.params, uri: target.name }, signal, { kind: 'resource', name: target.name, downstreamName: uri }, mapResult);
+  return forward(ctx, request, target, { ...request.params, uri: target.name }, { kind: 'resource', name: target.name, downstreamName: uri }, mapResult);
 };
 
 const complete: MethodHandler = async (ctx, request, signal) => {
   const ref = request.params?.ref as Record<string, unknown> | undefined;
   if (ref?.type === 'ref/prompt' && typeof ref.name === 'string') {
     const target = await resolveTarget(ctx, 'prompts', ref.name, signal);
-    return forward(ctx, request, target, { ...request.params, ref: { ...ref, name: target.name } }, signal, { kind: 'prompt', name: target.name, downstreamName: ref.name });
+    return forward(ctx, request, target, { ...request.params, ref: { ...ref, name: target.name } }, { kind: 'prompt', name: target.name, downstreamName: ref.name });
   }
   if (ref?.type === 'ref/resource' && typeof ref.uri === 'string') {
     const target = await resolveTarget(ctx, 'resources', ref.uri, signal);
-    return forward(ctx, request, target, { ...request.params, ref: { ...ref, uri: target.name } }, signal, { kind: 'resource', name: target.name, downstreamName: ref.uri });
+    return forward(ctx, request, target, { ...request.params, ref: { ...ref, uri: target.name } }, { kind: 'resource', name: target.name, downstreamName: ref.uri });
   }
   throw new JsonRpcError(ErrorCode.InvalidParams, 'params.ref must be a ref/prompt with a name or a ref/resource with a uri');
 };

@@ -33,7 +33,7 @@ export async function isSafeToRetry(request: JsonRpcRequest, fresh: UpstreamSess
   let cursor: unknown;
   for (let page = 0; page < MAX_TOOL_PAGES; page++) {
     const list = internalRequest('tools/list', cursor === undefined ? undefined : { cursor });
-    const result = await resultOf(fresh.backend, list, fresh.request(list, signal));
+    const result = await resultOf(fresh.backend, list, (sink) => fresh.request(list, sink, signal));
     const tools = Array.isArray(result.tools) ? (result.tools as Array<Record<string, unknown>>) : [];
     const tool = tools.find((t) => t.name === name);
     if (tool) {

@@ -12,7 +12,7 @@ import { andThen, type MaybePromise } from '../util/maybe-promise.ts';
 import type { JsonRpcRequest } from '../jsonrpc/message.ts';
 import { isSafeToRetry } from './recovery.ts';
 import { RecoverableReply } from './upstream/replies.ts';
-import { UpstreamError, type Inbound, type UpstreamSession } from './upstream/types.ts';
+import { UpstreamError, type ReplyControl, type ReplySink, type UpstreamSession } from './upstream/types.ts';
 
 export type AuthzTarget = NonNullable<AuthzRequest['mcp']['target']>;
 
@@ -121,21 +121,24 @@ export class SessionContext {
    * and remembered; the request is sent again only if that is safe, and otherwise fails
    * with an error saying so: never a success for work that was not done.
    */
-  exchange(backend: string, request: JsonRpcRequest, signal?: AbortSignal, headers?: Record<string, string>): AsyncIterableIterator<Inbound> {
-    const open = (): MaybePromise<AsyncIterator<Inbound>> => andThen(this.upstream(backend), (session) => session.request(request, signal, headers));
-    return new RecoverableReply(open, async (err) => {
-      if (!(err instanceof UpstreamError) || err.kind !== 'expired') throw err;
-      const fresh = await this.reopen(backend);
-      if (!(await isSafeToRetry(request, fresh, signal))) {
-        throw new JsonRpcError(
-          ErrorCode.UpstreamUnavailable,
-          `backend "${backend}" ended its session (upstream session expired); ${request.method} was not retried because repeating it may not be safe. A new upstream session is open: retry if that is what you want`,
-          { backend, reason: 'upstream_session_expired' },
-        );
-      }
-      this.logger.info({ backend, session: this.sid, method: request.method }, 'upstream session expired; retried on a new one');
-      return fresh.request(request, signal, headers);
-    });
+  exchange(backend: string, request: JsonRpcRequest, sink: ReplySink, signal?: AbortSignal, headers?: Record<string, string>): ReplyControl {
+    return new RecoverableReply(sink, (err, target) => this.recover(backend, request, err, target, signal, headers)).open((target) =>
+      andThen(this.upstream(backend), (session) => session.request(request, target, signal, headers)),
+    );
+  }
+
+  private async recover(backend: string, request: JsonRpcRequest, err: unknown, sink: ReplySink, signal?: AbortSignal, headers?: Record<string, string>): Promise<ReplyControl> {
+    if (!(err instanceof UpstreamError) || err.kind !== 'expired') throw err;
+    const fresh = await this.reopen(backend);
+    if (!(await isSafeToRetry(request, fresh, signal))) {
+      throw new JsonRpcError(
+        ErrorCode.UpstreamUnavailable,
+        `backend "${backend}" ended its session (upstream session expired); ${request.method} was not retried because repeating it may not be safe. A new upstream session is open: retry if that is what you want`,
+        { backend, reason: 'upstream_session_expired' },
+      );
+    }
+    this.logger.info({ backend, session: this.sid, method: request.method }, 'upstream session expired; retried on a new one');
+    return fresh.request(request, sink, signal, headers);
   }
 
   /** Opens a new upstream session in place of one that expired, for this and later requests. */

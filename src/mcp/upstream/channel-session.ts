@@ -1,17 +1,10 @@
 import type { JsonRpcId, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../jsonrpc/message.ts';
 import { parseMessage } from '../../jsonrpc/parse.ts';
 import type { Logger } from '../../telemetry/logger.ts';
-import { AsyncQueue } from '../../util/async-queue.ts';
 import type { MessageChannel } from './channel.ts';
-import { UpstreamError, type Inbound, type UpstreamSession } from './types.ts';
-
-/** Messages one exchange may hold for a reader that has not caught up yet. */
-const QUEUE_CAPACITY = 1024;
-
-interface Pending {
-  readonly queue: AsyncQueue<Inbound>;
-  readonly progressToken: unknown;
-}
+import { LateControl, SETTLED } from './replies.ts';
+import { responseTo } from './responses.ts';
+import { UpstreamError, type Inbound, type ReplyControl, type ReplySink, type UpstreamSession } from './types.ts';
 
 /**
  * An upstream session over a message channel, where replies come back on one shared
@@ -22,17 +15,17 @@ interface Pending {
 export class ChannelSession implements UpstreamSession {
   readonly backend: string;
   private readonly channel: MessageChannel;
-  private readonly timeoutMs: number;
+  readonly timeoutMs: number;
   private readonly logger: Logger;
-  private readonly pending = new Map<JsonRpcId, Pending>();
-  private readonly listeners = new Set<AsyncQueue<Inbound>>();
+  private readonly pending = new Map<JsonRpcId, ChannelExchange>();
+  private readonly listeners = new Set<ReplySink>();
   private closedReason: UpstreamError | undefined;
   /** Replayed when the channel's process restarts, so the new process serves this session. */
   private initializeRequest: JsonRpcRequest | undefined;
   /** What the upstream answered to initialize. */
   initializeResult: Record<string, unknown> = {};
-  /** Requests wait here while a restarted process is being initialized. */
-  private ready: Promise<void> = Promise.resolve();
+  /** While a restarted process is being initialized, requests wait for it. */
+  private restarting: Promise<void> | undefined;
 
   constructor(backend: string, channel: MessageChannel, timeoutMs: number, logger: Logger) {
     this.backend = backend;
@@ -55,59 +48,51 @@ export class ChannelSession implements UpstreamSession {
   }
 
   private async handshake(request: JsonRpcRequest): Promise<Record<string, unknown>> {
-    for await (const inbound of this.exchange(request)) {
-      const m = inbound.message;
-      if ('error' in m) throw new UpstreamError(this.backend, 'unavailable', `initialize failed: ${m.error.message}`);
-      if ('result' in m) {
-        await this.channel.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
-        return m.result;
-      }
-    }
-    throw new UpstreamError(this.backend, 'protocol', 'no response to initialize');
+    const m = (await responseTo(this.backend, request, (sink) => this.exchange(request, sink))).message;
+    if ('error' in m) throw new UpstreamError(this.backend, 'unavailable', `initialize failed: ${m.error.message}`);
+    await this.channel.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
+    return (m as { result: Record<string, unknown> }).result;
   }
 
   private restarted(): void {
     const request = this.initializeRequest;
     if (!request) return;
-    this.ready = this.handshake(request).then(
+    const restarting: Promise<void> = this.handshake(request).then(
       () => this.logger.info({ backend: this.backend }, 'upstream process restarted and re-initialized'),
       (err: Error) => this.closed(err),
     );
+    this.restarting = restarting;
+    void restarting.then(() => {
+      if (this.restarting === restarting) this.restarting = undefined;
+    });
   }
 
   get alive(): boolean {
     return this.closedReason === undefined;
   }
 
-  async *request(request: JsonRpcRequest, signal?: AbortSignal): AsyncIterableIterator<Inbound> {
-    await this.ready;
-    yield* this.exchange(request, signal);
+  request(request: JsonRpcRequest, sink: ReplySink, signal?: AbortSignal): ReplyControl {
+    if (!this.restarting) return this.exchange(request, sink, signal);
+    const late = new LateControl();
+    void this.restarting.then(() => late.attach(this.exchange(request, sink, signal)));
+    return late;
   }
 
-  private exchange(request: JsonRpcRequest, signal?: AbortSignal): AsyncIterableIterator<Inbound> {
-    if (this.closedReason) throw this.closedReason;
-    if (this.pending.has(request.id)) {
-      throw new UpstreamError(this.backend, 'protocol', `request id ${JSON.stringify(request.id)} is already in flight`);
+  private exchange(request: JsonRpcRequest, sink: ReplySink, signal?: AbortSignal): ReplyControl {
+    if (this.closedReason) {
+      sink.fail(this.closedReason);
+      return SETTLED;
     }
-    const cancel = (why: string): void => {
-      if (!this.pending.has(request.id)) return;
-      this.settle(request.id)?.queue.fail(new UpstreamError(this.backend, why === 'timeout' ? 'timeout' : 'unavailable', why === 'timeout' ? `no response within ${this.timeoutMs} ms` : 'request aborted'));
-      this.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: request.id, reason: why } }).catch(() => {});
-    };
-    const timer = setTimeout(() => cancel('timeout'), this.timeoutMs);
-    const onAbort = (): void => cancel('client disconnected');
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const queue = new AsyncQueue<Inbound>(QUEUE_CAPACITY);
-    const meta = request.params?._meta as Record<string, unknown> | undefined;
-    this.pending.set(request.id, { queue, progressToken: meta?.progressToken });
+    if (this.pending.has(request.id)) {
+      sink.fail(new UpstreamError(this.backend, 'protocol', `request id ${JSON.stringify(request.id)} is already in flight`));
+      return SETTLED;
+    }
+    const exchange = new ChannelExchange(this, request, sink, signal);
+    this.pending.set(request.id, exchange);
     this.channel.send(JSON.stringify(request)).catch((err: Error) => {
-      this.settle(request.id)?.queue.fail(new UpstreamError(this.backend, 'unavailable', err.message, { cause: err }));
+      this.settle(request.id)?.fail(new UpstreamError(this.backend, 'unavailable', err.message, { cause: err }));
     });
-    return withCleanup(queue, () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      this.pending.delete(request.id);
-    });
+    return exchange;
   }
 
   async send(message: JsonRpcNotification | JsonRpcResponse): Promise<void> {
@@ -115,17 +100,35 @@ export class ChannelSession implements UpstreamSession {
     await this.channel.send(JSON.stringify(message));
   }
 
-  listen(signal: AbortSignal): AsyncIterableIterator<Inbound> {
-    if (this.closedReason) throw this.closedReason;
-    const queue: AsyncQueue<Inbound> = new AsyncQueue<Inbound>(QUEUE_CAPACITY, () => this.listeners.delete(queue));
-    this.listeners.add(queue);
-    signal.addEventListener('abort', () => void queue.return(), { once: true });
-    return queue;
+  listen(sink: ReplySink, signal: AbortSignal): ReplyControl {
+    if (this.closedReason) {
+      sink.fail(this.closedReason);
+      return SETTLED;
+    }
+    this.listeners.add(sink);
+    const stop = (): void => {
+      this.listeners.delete(sink);
+    };
+    signal.addEventListener(
+      'abort',
+      () => {
+        if (this.listeners.delete(sink)) sink.end();
+      },
+      { once: true },
+    );
+    return { stop, pause() {}, resume() {} };
   }
 
   async end(): Promise<void> {
     this.closed(new Error('session ended'));
     await this.channel.close();
+  }
+
+  /** The exchange of this id, no longer pending: it is being settled. */
+  settle(id: JsonRpcId): ChannelExchange | undefined {
+    const p = this.pending.get(id);
+    this.pending.delete(id);
+    return p;
   }
 
   private receive(raw: string): void {
@@ -143,56 +146,111 @@ export class ChannelSession implements UpstreamSession {
         this.logger.debug({ backend: this.backend, id: m.id }, 'response to no pending request');
         return;
       }
-      p.queue.push(inbound);
-      p.queue.end();
+      p.respond(inbound);
       return;
     }
     const token = m.method === 'notifications/progress' ? m.params?.progressToken : undefined;
     if (token !== undefined) {
       for (const p of this.pending.values()) {
         if (p.progressToken === token) {
-          p.queue.push(inbound);
+          p.relate(inbound);
           return;
         }
       }
     }
     if (this.listeners.size > 0) {
       // A notification concerns every listener; a request must be answered exactly once.
-      if ('id' in m) this.listeners.values().next().value!.push(inbound);
-      else for (const l of this.listeners) l.push(inbound);
+      if ('id' in m) this.listeners.values().next().value!.message(inbound);
+      else for (const l of this.listeners) l.message(inbound);
       return;
     }
     const newest = [...this.pending.values()].at(-1);
-    if (newest) newest.queue.push(inbound);
+    if (newest) newest.relate(inbound);
     else this.logger.debug({ backend: this.backend, method: m.method }, 'no stream open for an upstream message');
   }
 
   private failPending(why: string): void {
-    for (const p of this.pending.values()) p.queue.fail(new UpstreamError(this.backend, 'unavailable', why));
+    const all = [...this.pending.values()];
     this.pending.clear();
-  }
-
-  private settle(id: JsonRpcId): Pending | undefined {
-    const p = this.pending.get(id);
-    this.pending.delete(id);
-    return p;
+    for (const p of all) p.fail(new UpstreamError(this.backend, 'unavailable', why));
   }
 
   private closed(reason: Error): void {
     if (this.closedReason) return;
     this.closedReason = new UpstreamError(this.backend, 'expired', reason.message);
     this.failPending(`connection lost: ${reason.message}`);
-    for (const l of this.listeners) l.end();
+    const listeners = [...this.listeners];
     this.listeners.clear();
+    for (const l of listeners) l.end();
   }
 }
 
-/** Runs `cleanup` once the consumer is done with the queue, however it ends. */
-async function* withCleanup(queue: AsyncQueue<Inbound>, cleanup: () => void): AsyncGenerator<Inbound> {
-  try {
-    yield* queue;
-  } finally {
-    cleanup();
-    await queue.return();
+/**
+ * One request in flight on a channel, until its response, a failure, the timeout or the
+ * consumer's stop. A channel cannot hold one exchange's messages back, so pause() does
+ * nothing: the consumer bounds its own backlog.
+ */
+class ChannelExchange implements ReplyControl {
+  readonly progressToken: unknown;
+  private readonly session: ChannelSession;
+  private readonly id: JsonRpcId;
+  private readonly sink: ReplySink;
+  private readonly timer: NodeJS.Timeout;
+  private readonly signal: AbortSignal | undefined;
+  private readonly onAbort: (() => void) | undefined;
+  private over = false;
+
+  constructor(session: ChannelSession, request: JsonRpcRequest, sink: ReplySink, signal: AbortSignal | undefined) {
+    this.session = session;
+    this.id = request.id;
+    this.sink = sink;
+    this.progressToken = (request.params?._meta as Record<string, unknown> | undefined)?.progressToken;
+    this.timer = setTimeout(() => this.cancel('timeout'), session.timeoutMs);
+    this.signal = signal;
+    if (signal) {
+      this.onAbort = () => this.cancel('client disconnected');
+      signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  /** A message the upstream related to this request. */
+  relate(inbound: Inbound): void {
+    if (!this.over) this.sink.message(inbound);
+  }
+
+  respond(inbound: Inbound): void {
+    if (this.release()) return;
+    this.sink.message(inbound);
+    this.sink.end();
+  }
+
+  fail(error: UpstreamError): void {
+    if (!this.release()) this.sink.fail(error);
+  }
+
+  stop(): void {
+    if (!this.release()) this.session.settle(this.id);
+  }
+
+  pause(): void {}
+
+  resume(): void {}
+
+  /** The timeout struck or the caller gave up: the consumer learns it, and the upstream is told to stop. */
+  private cancel(why: 'timeout' | 'client disconnected'): void {
+    if (this.over) return;
+    this.session.settle(this.id);
+    const timedOut = why === 'timeout';
+    this.fail(new UpstreamError(this.session.backend, timedOut ? 'timeout' : 'unavailable', timedOut ? `no response within ${this.session.timeoutMs} ms` : 'request aborted'));
+    this.session.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: this.id, reason: why } }).catch(() => {});
+  }
+
+  /** Ends the exchange's timer and its listener; true when it had ended already. */
+  private release(): boolean {
+    if (this.over) return true;
+    this.over = true;
+    clearTimeout(this.timer);
+    if (this.onAbort) this.signal!.removeEventListener('abort', this.onAbort);
+    return false;
   }
 }

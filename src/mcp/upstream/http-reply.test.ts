@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpReply, type HttpReplyOptions } from './http-reply.ts';
-import type { Inbound } from './types.ts';
+import type { Inbound, ReplySink } from './types.ts';
 
 const sse = (...messages: unknown[]): string => messages.map((m) => `event: message\ndata: ${JSON.stringify(m)}\n\n`).join('');
 const response = (id: number): unknown => ({ jsonrpc: '2.0', id, result: { ok: true } });
@@ -72,17 +72,68 @@ function startServer(): Promise<Server> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-async function readAll(reply: AsyncIterable<Inbound>): Promise<unknown[]> {
-  const out: unknown[] = [];
-  for await (const inbound of reply) out.push(inbound.message);
-  return out;
+/** A consumer in a test: records what the reply delivers, and says when it has enough. */
+class Recorder implements ReplySink {
+  readonly messages: unknown[] = [];
+  reply!: HttpReply;
+  /** The messages, once the reply ended; its failure, once it failed. */
+  readonly settled: Promise<unknown[]>;
+  private wake: () => void = () => {};
+  private resolve!: (messages: unknown[]) => void;
+  private reject!: (err: unknown) => void;
+  private done = false;
+
+  constructor() {
+    this.settled = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.settled.catch(() => {});
+  }
+
+  message(inbound: Inbound): void {
+    if (this.done) throw new Error('a message after the reply settled');
+    this.messages.push(inbound.message);
+    this.wake();
+  }
+
+  end(): void {
+    this.settle();
+    this.resolve(this.messages);
+  }
+
+  fail(error: Error): void {
+    this.settle();
+    this.reject(error);
+  }
+
+  /** Resolves once n messages have arrived; rejects if the reply settles with fewer. */
+  async arrived(n: number): Promise<unknown[]> {
+    while (this.messages.length < n) {
+      if (this.done) throw new Error(`the reply settled after ${this.messages.length} of ${n} messages`);
+      await Promise.race([new Promise<void>((resolve) => (this.wake = resolve)), this.settled.then(() => {}, () => {})]);
+    }
+    return this.messages;
+  }
+
+  private settle(): void {
+    if (this.done) throw new Error('the reply settled twice');
+    this.done = true;
+    this.wake();
+  }
 }
 
 describe('an upstream HTTP reply', () => {
   let server: Server;
   let pool: Pool;
-  const open = (path: string, options: Partial<HttpReplyOptions> = {}): HttpReply =>
-    new HttpReply(pool, { method: 'GET', path }, { backend: 'b', timeoutMs: 5_000, maxMessageBytes: 4096, kind: 'request', inSession: false, ...options });
+  const on = (dispatcher: Pool, path: string, options: Partial<HttpReplyOptions> = {}): Recorder => {
+    const recorder = new Recorder();
+    recorder.reply = new HttpReply(dispatcher, { method: 'GET', path }, { backend: 'b', timeoutMs: 5_000, maxMessageBytes: 4096, kind: 'request', inSession: false, ...options }, recorder);
+    return recorder;
+  };
+  const open = (path: string, options: Partial<HttpReplyOptions> = {}): Recorder => on(pool, path, options);
+  const readAll = (path: string, options: Partial<HttpReplyOptions> = {}): Promise<unknown[]> => open(path, options).settled;
+  const release = (): Promise<void> => pool.request({ method: 'GET', path: '/release' }).then((r) => r.body.dump());
 
   beforeAll(async () => {
     server = await startServer();
@@ -95,88 +146,91 @@ describe('an upstream HTTP reply', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  it('reads the messages of an SSE reply, and of a JSON one', async () => {
-    expect(await readAll(open('/sse'))).toEqual([progress(1), response(1)]);
-    expect(await readAll(open('/json'))).toEqual([response(1)]);
-    expect(await readAll(open('/accepted'))).toEqual([]);
+  it('delivers the messages of an SSE reply, and of a JSON one', async () => {
+    expect(await readAll('/sse')).toEqual([progress(1), response(1)]);
+    expect(await readAll('/json')).toEqual([response(1)]);
+    expect(await readAll('/accepted')).toEqual([]);
   });
 
   it('hands each SSE message over as it arrives, before the reply ends', async () => {
     const reply = open('/held');
-    expect((await reply.next()).value?.message).toEqual(progress(1));
-    await pool.request({ method: 'GET', path: '/release' }).then((r) => r.body.dump());
-    expect((await reply.next()).value?.message).toEqual(response(1));
-    expect((await reply.next()).done).toBe(true);
+    expect(await reply.arrived(1)).toEqual([progress(1)]);
+    await release();
+    expect(await reply.settled).toEqual([progress(1), response(1)]);
   });
 
-  it('gives a reader that falls behind every message, in order', async () => {
-    const reply = open('/many');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const messages = await readAll(reply);
+  it('delivers every message of a long stream, in order', async () => {
+    const messages = await readAll('/many');
     expect(messages).toHaveLength(101);
     expect(messages.slice(0, 100).map((m) => (m as { params: { progress: number } }).params.progress)).toEqual(Array.from({ length: 100 }, (_, i) => i));
   });
 
+  it('holds delivery while paused, and goes on where it stopped when resumed', async () => {
+    const reply = open('/held');
+    reply.reply.pause();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await release();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The first chunk may have been read before the pause took hold; the response was not.
+    expect(reply.messages).not.toContainEqual(response(1));
+    reply.reply.resume();
+    expect(await reply.settled).toEqual([progress(1), response(1)]);
+  });
+
   it('turns a failed status into the upstream failure it means', async () => {
-    await expect(readAll(open('/broken'))).rejects.toThrow('backend "b" is unavailable: HTTP 500: database on fire');
-    await expect(readAll(open('/gone', { inSession: true }))).rejects.toMatchObject({ kind: 'expired' });
-    await expect(open('/gone').opened()).rejects.toMatchObject({ kind: 'unavailable' });
-    await expect(readAll(open('/html'))).rejects.toThrow('backend "b" broke the protocol: unexpected content-type "text/html"');
-    await expect(readAll(open('/big-json'))).rejects.toThrow('response body larger than 4096 bytes');
+    await expect(readAll('/broken')).rejects.toThrow('backend "b" is unavailable: HTTP 500: database on fire');
+    await expect(readAll('/gone', { inSession: true })).rejects.toMatchObject({ kind: 'expired' });
+    await expect(readAll('/gone')).rejects.toMatchObject({ kind: 'unavailable' });
+    await expect(readAll('/html')).rejects.toThrow('backend "b" broke the protocol: unexpected content-type "text/html"');
+    await expect(readAll('/big-json')).rejects.toThrow('response body larger than 4096 bytes');
   });
 
   it('times out without headers, and when the body stalls, after the messages that came', async () => {
     let told = 0;
-    await expect(readAll(open('/hang', { timeoutMs: 100, onTimeout: () => told++ }))).rejects.toMatchObject({ kind: 'timeout', message: expect.stringContaining('no response within 100 ms') });
+    await expect(readAll('/hang', { timeoutMs: 100, onTimeout: () => told++ })).rejects.toMatchObject({ kind: 'timeout', message: expect.stringContaining('no response within 100 ms') });
     expect(told).toBe(1);
     const stalled = open('/stall', { timeoutMs: 100 });
-    expect((await stalled.next()).value?.message).toEqual(progress(1));
-    await expect(stalled.next()).rejects.toThrow('the response stalled for 100 ms');
+    await expect(stalled.settled).rejects.toThrow('the response stalled for 100 ms');
+    expect(stalled.messages).toEqual([progress(1)]);
   });
 
   it('takes any 200 or 202 as the acknowledgement of a notification, whatever the body', async () => {
-    for (const path of ['/accepted', '/html', '/json', '/sse']) {
-      const reply = open(path, { kind: 'message' });
-      await reply.opened();
-      expect(await readAll(reply)).toEqual([]);
-    }
-    await expect(open('/broken', { kind: 'message' }).opened()).rejects.toThrow('HTTP 500');
+    for (const path of ['/accepted', '/html', '/json', '/sse']) expect(await readAll(path, { kind: 'message' })).toEqual([]);
+    await expect(readAll('/broken', { kind: 'message' })).rejects.toThrow('HTTP 500');
   });
 
   it('fails on a failed status once it has enough of the explanation, without waiting for the rest', async () => {
-    await expect(readAll(open('/endless-error'))).rejects.toThrow(/^backend "b" is unavailable: HTTP 500: x+$/);
+    await expect(readAll('/endless-error')).rejects.toThrow(/^backend "b" is unavailable: HTTP 500: x+$/);
     // A server stream's GET too, though an open stream is never timed.
-    await expect(readAll(open('/endless-error', { kind: 'listen', timeoutMs: 0 }))).rejects.toThrow('HTTP 500');
+    await expect(readAll('/endless-error', { kind: 'listen', timeoutMs: 0 })).rejects.toThrow('HTTP 500');
   });
 
   it('lets an open server stream idle past the timeout, but not a stream that never opens', async () => {
     const stream = open('/held', { kind: 'listen', timeoutMs: 100 });
-    expect((await stream.next()).value?.message).toEqual(progress(1));
+    await stream.arrived(1);
     await new Promise((resolve) => setTimeout(resolve, 250));
-    await pool.request({ method: 'GET', path: '/release' }).then((r) => r.body.dump());
-    expect((await stream.next()).value?.message).toEqual(response(1));
-    await stream.return();
-    await expect(readAll(open('/hang', { kind: 'listen', timeoutMs: 100 }))).rejects.toMatchObject({ kind: 'timeout' });
+    await release();
+    expect(await stream.arrived(2)).toEqual([progress(1), response(1)]);
+    stream.reply.stop();
+    await expect(readAll('/hang', { kind: 'listen', timeoutMs: 100 })).rejects.toMatchObject({ kind: 'timeout' });
   });
 
   it('times out, and is cancelled, while it waits for a connection of a busy pool', async () => {
     const single = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1 });
-    const on = (path: string, options: Partial<HttpReplyOptions> = {}): HttpReply =>
-      new HttpReply(single, { method: 'GET', path }, { backend: 'b', kind: 'request', timeoutMs: 0, maxMessageBytes: 4096, inSession: false, ...options });
     try {
-      const busy = on('/hang');
-      const waiting = busy.next();
+      const busy = on(single, '/hang', { timeoutMs: 0 });
       let told = 0;
-      await expect(readAll(on('/sse', { timeoutMs: 100, onTimeout: () => told++ }))).rejects.toMatchObject({ kind: 'timeout', message: expect.stringContaining('no response within 100 ms') });
+      await expect(on(single, '/sse', { timeoutMs: 100, onTimeout: () => told++ }).settled).rejects.toMatchObject({
+        kind: 'timeout',
+        message: expect.stringContaining('no response within 100 ms'),
+      });
       expect(told).toBe(1);
       const controller = new AbortController();
-      const queued = on('/sse', { signal: controller.signal });
-      const first = queued.next();
+      const queued = on(single, '/sse', { timeoutMs: 0, signal: controller.signal });
       controller.abort(new Error('client cancelled'));
-      await expect(first).rejects.toThrow('client cancelled');
+      await expect(queued.settled).rejects.toThrow('client cancelled');
       expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
-      await busy.return();
-      void waiting.catch(() => {});
+      busy.reply.stop();
     } finally {
       await single.destroy();
     }
@@ -184,37 +238,44 @@ describe('an upstream HTTP reply', () => {
 
   it('never sends the request of a server stream given up while it waited for a connection', async () => {
     const single = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1 });
-    const on = (path: string, kind: HttpReplyOptions['kind']): HttpReply =>
-      new HttpReply(single, { method: 'GET', path }, { backend: 'b', kind, timeoutMs: 5_000, maxMessageBytes: 4096, inSession: false });
     try {
-      const busy = on('/held', 'request');
-      await busy.next();
-      const stream = on('/sse?given-up', 'listen');
-      await stream.return();
-      // The reader stopped: it is done, not failed.
-      expect((await stream.next()).done).toBe(true);
-      await pool.request({ method: 'GET', path: '/release' }).then((r) => r.body.dump());
-      expect(await readAll(busy)).toEqual([response(1)]);
-      expect(await readAll(on('/sse', 'request'))).toHaveLength(2);
+      const busy = on(single, '/held');
+      await busy.arrived(1);
+      const stream = on(single, '/sse?given-up', { kind: 'listen' });
+      stream.reply.stop();
+      await release();
+      expect(await busy.settled).toEqual([progress(1), response(1)]);
+      expect(await on(single, '/sse').settled).toHaveLength(2);
       expect(received.get('/sse?given-up')).toBeUndefined();
+      // The consumer stopped: it hears nothing more, not even the end.
+      expect(stream.messages).toEqual([]);
     } finally {
       await single.destroy();
     }
   });
 
-  it('keeps the connection when the reader stops early', async () => {
+  it('keeps the connection when the consumer stops early, and delivers nothing after the stop', async () => {
     // One connection: a reply not drained would have it destroyed, and the next one opened anew.
     const single = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1 });
-    const on = (path: string): HttpReply => new HttpReply(single, { method: 'GET', path }, { backend: 'b', timeoutMs: 5_000, maxMessageBytes: 4096, kind: 'request', inSession: false });
     try {
-      await readAll(on('/sse'));
+      await on(single, '/sse').settled;
       const before = connections;
       for (let i = 0; i < 5; i++) {
-        const reply = on('/many');
-        await reply.next();
-        await reply.return();
+        const recorder = new Recorder();
+        const stopAtFirst: ReplySink = {
+          message(inbound) {
+            recorder.message(inbound);
+            reply.stop();
+          },
+          end: () => recorder.end(),
+          fail: (err) => recorder.fail(err),
+        };
+        const reply: HttpReply = new HttpReply(single, { method: 'GET', path: '/many' }, { backend: 'b', timeoutMs: 5_000, maxMessageBytes: 4096, kind: 'request', inSession: false }, stopAtFirst);
+        await recorder.arrived(1);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        expect(recorder.messages).toHaveLength(1);
       }
-      expect(await readAll(on('/sse'))).toHaveLength(2);
+      expect(await on(single, '/sse').settled).toHaveLength(2);
       expect(connections).toBe(before);
     } finally {
       await single.destroy();
@@ -223,20 +284,19 @@ describe('an upstream HTTP reply', () => {
 
   it('leaves no listener on the signal once the reply has ended, or failed', async () => {
     const signal = new AbortController().signal;
-    await readAll(open('/sse', { signal }));
+    await readAll('/sse', { signal });
     expect(getEventListeners(signal, 'abort')).toHaveLength(0);
-    await expect(readAll(open('/reset', { signal }))).rejects.toMatchObject({ kind: 'unavailable' });
+    await expect(readAll('/reset', { signal })).rejects.toMatchObject({ kind: 'unavailable' });
     expect(getEventListeners(signal, 'abort')).toHaveLength(0);
   });
 
   it('is aborted by the signal while it waits, and lets go of it', async () => {
     const controller = new AbortController();
     const reply = open('/hang', { signal: controller.signal });
-    const first = reply.next();
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
     controller.abort(new Error('client cancelled'));
-    await expect(first).rejects.toThrow('client cancelled');
+    await expect(reply.settled).rejects.toThrow('client cancelled');
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 });

@@ -1,14 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { parseMessage } from '../../jsonrpc/parse.ts';
-import { DONE, ENDED } from './replies.ts';
 import { SseDecoder, type SseEvent } from './sse-reader.ts';
-import { UpstreamError, type Inbound } from './types.ts';
+import { UpstreamError, type Inbound, type ReplyControl, type ReplySink } from './types.ts';
 
 /** What may still follow a reply we stopped reading, before the connection is given up instead. */
 const MAX_DISCARD_BYTES = 64 * 1024;
-/** Messages held for a slow reader before the socket is paused. */
-const HIGH_WATER_MESSAGES = 16;
 /** How much of a failed response's body is kept to explain the failure. */
 const FAILURE_TEXT_BYTES = 4096;
 
@@ -50,22 +47,18 @@ type Mode =
   /** Nobody wants the rest of the body: it is counted and dropped. */
   | 'discarding';
 
-interface Waiter<T> {
-  resolve(value: T): void;
-  reject(reason: unknown): void;
-}
-
 /**
  * One HTTP exchange with an MCP upstream, and the JSON-RPC messages of its reply. The
  * object is undici's dispatch handler itself: the reply is decoded in undici's callbacks as
  * its bytes arrive (an SSE stream event by event, a JSON body once whole, the empty status
- * as no messages, any other status as the upstream's failure) and handed to the reader
- * through next(). Every forwarded request goes through one of these, so there is nothing
- * between the socket and the reader: no stream, no chunk queue, no iterator layers.
+ * as no messages, any other status as the upstream's failure) and each message is handed to
+ * the sink there and then. Every forwarded request goes through one of these, so there is
+ * nothing between the socket and the consumer: no stream, no queue, no promise per message.
  *
- * A reader may stop early (the response it waited for arrived): the rest is then read and
+ * A consumer may stop early (the response it waited for arrived): the rest is then read and
  * discarded, up to a bound, so the keep-alive connection goes back to the pool instead of
- * being destroyed.
+ * being destroyed. A consumer that falls behind pauses the exchange, which stops reading the
+ * socket.
  *
  * The timeout is a native timer of the exchange's own, re-armed on every chunk and cleared
  * when it ends (undici's own timeouts are off): undici's timers outlive their requests by up
@@ -73,10 +66,11 @@ interface Waiter<T> {
  * reason the listener on the caller's signal goes when the exchange ends: it holds undici's
  * controller and with it the response's raw headers, and the signal outlives the exchange.
  */
-export class HttpReply implements AsyncIterableIterator<Inbound>, Dispatcher.DispatchHandler {
+export class HttpReply implements ReplyControl, Dispatcher.DispatchHandler {
   status = 0;
   headers: IncomingHttpHeaders = {};
   private readonly options: HttpReplyOptions;
+  private readonly sink: ReplySink;
   private controller: Dispatcher.DispatchController | undefined;
   private timer: NodeJS.Timeout | undefined;
   private onAbort: (() => void) | undefined;
@@ -87,19 +81,18 @@ export class HttpReply implements AsyncIterableIterator<Inbound>, Dispatcher.Dis
   /** A JSON body or a failure's text, as it arrives. */
   private chunks: Buffer[] = [];
   private bytes = 0;
-  private readonly queue: Inbound[] = [];
-  private waiter: Waiter<IteratorResult<Inbound>> | undefined;
-  private openWaiter: Waiter<void> | undefined;
-  /** No message will be added to the queue any more. */
-  private finished = false;
-  private failure: UpstreamError | undefined;
-  /** The reader called return(). */
+  /** The sink was told the reply ended or failed: it hears nothing more. */
+  private settled = false;
+  /** The consumer called stop(): it hears nothing more. */
   private stopped = false;
+  /** The consumer asked for a pause before undici started the exchange. */
+  private pausedEarly = false;
   /** The exchange has ended, one way or another. */
   private over = false;
 
-  constructor(dispatcher: Dispatcher, request: Pick<Dispatcher.DispatchOptions, 'method' | 'path' | 'headers' | 'body'>, options: HttpReplyOptions) {
+  constructor(dispatcher: Dispatcher, request: Pick<Dispatcher.DispatchOptions, 'method' | 'path' | 'headers' | 'body'>, options: HttpReplyOptions, sink: ReplySink) {
     this.options = options;
+    this.sink = sink;
     // Armed now, not when undici starts the request: a request queued for a busy pool waits too.
     const { timeoutMs, signal } = options;
     if (signal?.aborted) {
@@ -115,48 +108,30 @@ export class HttpReply implements AsyncIterableIterator<Inbound>, Dispatcher.Dis
     dispatcher.dispatch({ method, path, headers, body, headersTimeout: 0, bodyTimeout: 0 }, this);
   }
 
-  /** Resolves once the reply is known to carry messages (or none); rejects with the upstream's failure. */
-  opened(): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.mode !== 'waiting' && this.mode !== 'failure-text') return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.openWaiter = { resolve, reject };
-    });
-  }
-
-  next(): Promise<IteratorResult<Inbound>> {
-    if (this.queue.length > 0) {
-      const value = this.queue.shift()!;
-      if (this.queue.length === 0 && this.controller?.paused) this.controller.resume();
-      return Promise.resolve({ value, done: false });
-    }
-    // A reader that stopped is done, whatever ended the exchange after it.
-    if (this.stopped) return ENDED;
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.finished) return ENDED;
-    return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
-    });
-  }
-
-  return(): Promise<IteratorResult<Inbound>> {
+  stop(): void {
+    if (this.stopped) return;
     this.stopped = true;
-    this.queue.length = 0;
-    if (this.over) return ENDED;
+    if (this.over) return;
     // A stream that may never end is not worth draining.
     if (this.options.kind === 'listen') this.abort(new Error('the reader stopped'));
     else if (this.mode !== 'waiting') this.mode = 'discarding';
-    if (this.controller?.paused) this.controller.resume();
-    return ENDED;
+    this.resume();
   }
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<Inbound> {
-    return this;
+  pause(): void {
+    if (this.controller) this.controller.pause();
+    else this.pausedEarly = true;
+  }
+
+  resume(): void {
+    this.pausedEarly = false;
+    if (this.controller?.paused) this.controller.resume();
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
     if (this.abortedEarly) controller.abort(this.abortedEarly);
+    else if (this.pausedEarly) controller.pause();
   }
 
   /** Ends the exchange (the caller's signal, the timeout): through undici once it started it, at once before. */
@@ -181,7 +156,6 @@ export class HttpReply implements AsyncIterableIterator<Inbound>, Dispatcher.Dis
       this.end();
     } else if (status !== 200) {
       this.mode = 'failure-text';
-      return;
     } else {
       const type = String(headers['content-type'] ?? '');
       if (type.startsWith('text/event-stream')) {
@@ -192,12 +166,9 @@ export class HttpReply implements AsyncIterableIterator<Inbound>, Dispatcher.Dis
         this.mode = 'json';
       } else {
         this.mode = 'discarding';
-        return this.fail(this.error('protocol', `unexpected content-type "${type}"`));
+        this.fail(this.error('protocol', `unexpected content-type "${type}"`));
       }
     }
-    const opened = this.openWaiter;
-    this.openWaiter = undefined;
-    opened?.resolve();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -218,7 +189,7 @@ export class HttpReply implements AsyncIterableIterator<Inbound>, Dispatcher.Dis
         return;
       case 'failure-text':
         this.keep(chunk);
-        // Enough to explain the failure: the reader learns it now, and the rest is discarded.
+        // Enough to explain the failure: the consumer learns it now, and the rest is discarded.
         if (this.bytes >= FAILURE_TEXT_BYTES) {
           this.fail(this.statusFailure());
           this.mode = 'discarding';
@@ -263,33 +234,21 @@ export class HttpReply implements AsyncIterableIterator<Inbound>, Dispatcher.Dis
   }
 
   private deliver(inbound: Inbound): void {
-    const waiter = this.waiter;
-    if (waiter) {
-      this.waiter = undefined;
-      return waiter.resolve({ value: inbound, done: false });
-    }
-    this.queue.push(inbound);
-    if (this.queue.length >= HIGH_WATER_MESSAGES) this.controller?.pause();
+    if (!this.stopped && !this.settled) this.sink.message(inbound);
   }
 
-  /** No more messages: a waiting reader learns that the reply is over. */
+  /** No more messages: the consumer learns that the reply is over. */
   private end(): void {
-    this.finished = true;
-    const waiter = this.waiter;
-    this.waiter = undefined;
-    waiter?.resolve(DONE);
+    if (this.settled) return;
+    this.settled = true;
+    if (!this.stopped) this.sink.end();
   }
 
-  /** Messages already decoded are still read; then the failure. */
+  /** The messages delivered so far stand; then the failure. */
   private fail(failure: UpstreamError): void {
-    if (this.failure || this.finished) return;
-    this.failure = failure;
-    const opened = this.openWaiter;
-    this.openWaiter = undefined;
-    opened?.reject(failure);
-    const waiter = this.waiter;
-    this.waiter = undefined;
-    waiter?.reject(failure);
+    if (this.settled) return;
+    this.settled = true;
+    if (!this.stopped) this.sink.fail(failure);
   }
 
   private giveUp(controller: Dispatcher.DispatchController, failure: UpstreamError): void {
@@ -311,7 +270,7 @@ export class HttpReply implements AsyncIterableIterator<Inbound>, Dispatcher.Dis
 
   private timedOut(): void {
     const phase = this.mode === 'waiting' ? `no response within ${this.options.timeoutMs} ms` : `the response stalled for ${this.options.timeoutMs} ms`;
-    if (!this.stopped && !this.finished) this.options.onTimeout?.();
+    if (!this.stopped && !this.settled) this.options.onTimeout?.();
     this.abort(this.error('timeout', phase));
   }
 

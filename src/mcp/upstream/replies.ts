@@ -1,65 +1,163 @@
 import type { MaybePromise } from '../../util/maybe-promise.ts';
+import type { Inbound, ReplyControl, ReplySink } from './types.ts';
 
 /**
- * The messages of an upstream reply as the request's handler reads them. Every forwarded
- * request walks through these, so they are plain objects with a next() rather than async
- * generators: a generator per layer costs its own object, queue and promises at every step.
+ * The control of a reply that is not open yet (it waits for its upstream session, or for a
+ * replacement): what the consumer asks of it meanwhile is applied when it opens.
  */
+export class LateControl implements ReplyControl {
+  private current: ReplyControl | undefined;
+  protected stopped = false;
+  private paused = false;
 
-export const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
-/** The answer of a reply with nothing more to read: one settled promise for all of them, not one per call. */
-export const ENDED: Promise<IteratorReturnResult<undefined>> = Promise.resolve(DONE);
+  attach(control: ReplyControl): void {
+    this.current = control;
+    if (this.stopped) control.stop();
+    else if (this.paused) control.pause();
+  }
 
-/** Stops reading a reply, without waiting and without a failure to report. */
-export function closeQuietly(messages: AsyncIterator<unknown>): void {
-  const closed = messages.return?.();
-  // Most replies are over by then and answer with ENDED, which cannot fail: no handler, no promise made for it.
-  if (closed && closed !== ENDED) closed.catch(() => {});
+  protected detach(): void {
+    this.current = undefined;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.current?.stop();
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.current?.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.current?.resume();
+  }
 }
 
 /**
- * A reply opened on the first next(), that may be replaced once, before any message of it
- * was read, when reading it fails: `recover` decides (it rethrows what it cannot recover
- * from) and opens the new one. Once a message was read, next() goes straight through.
+ * A reply that may be replaced once, before any message of it was delivered, when it fails
+ * (opening it included): `recover` decides (it throws what it cannot recover from) and
+ * opens the new one onto this same object. Once a message was delivered, failures go
+ * straight to the sink.
  */
-export class RecoverableReply<T> implements AsyncIterableIterator<T> {
-  private readonly open: () => MaybePromise<AsyncIterator<T>>;
-  private readonly recover: (err: unknown) => Promise<AsyncIterator<T>>;
-  private current: AsyncIterator<T> | undefined;
-  private answered = false;
+export class RecoverableReply extends LateControl implements ReplySink {
+  private readonly sink: ReplySink;
+  private readonly recover: (err: unknown, sink: ReplySink) => Promise<ReplyControl>;
+  private delivered = false;
   private recovered = false;
 
-  constructor(open: () => MaybePromise<AsyncIterator<T>>, recover: (err: unknown) => Promise<AsyncIterator<T>>) {
-    this.open = open;
+  constructor(sink: ReplySink, recover: (err: unknown, sink: ReplySink) => Promise<ReplyControl>) {
+    super();
+    this.sink = sink;
     this.recover = recover;
   }
 
-  next(): Promise<IteratorResult<T>> {
-    return this.answered ? this.current!.next() : this.first();
-  }
-
-  private async first(): Promise<IteratorResult<T>> {
+  /** Opens the first reply, delivering to this object. */
+  open(opening: (sink: ReplySink) => MaybePromise<ReplyControl>): this {
+    let control: MaybePromise<ReplyControl>;
     try {
-      if (!this.current) {
-        const opening = this.open();
-        this.current = opening instanceof Promise ? await opening : opening;
-      }
-      const step = await this.current.next();
-      this.answered = true;
-      return step;
+      control = opening(this);
     } catch (err) {
-      if (this.recovered) throw err;
-      this.recovered = true;
-      this.current = await this.recover(err);
-      return this.first();
+      this.fail(err as Error);
+      return this;
     }
-  }
-
-  return(): Promise<IteratorResult<T>> {
-    return this.current?.return ? this.current.return() : ENDED;
-  }
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    if (control instanceof Promise) control.then((c) => this.attach(c), (err: Error) => this.fail(err));
+    else this.attach(control);
     return this;
+  }
+
+  message(inbound: Inbound): void {
+    if (this.stopped) return;
+    this.delivered = true;
+    this.sink.message(inbound);
+  }
+
+  end(): void {
+    if (!this.stopped) this.sink.end();
+  }
+
+  fail(error: Error): void {
+    if (this.stopped) return;
+    if (this.delivered || this.recovered) return this.sink.fail(error);
+    this.recovered = true;
+    this.detach();
+    this.recover(error, this).then(
+      (c) => this.attach(c),
+      (err: Error) => {
+        if (!this.stopped) this.sink.fail(err);
+      },
+    );
+  }
+}
+
+/** The control of a reply that is over before it began (it failed at once): nothing to stop. */
+export const SETTLED: ReplyControl = { stop() {}, pause() {}, resume() {} };
+
+/** A consumer's backlog, in writes, at which the reply it reads is paused. */
+const HIGH_WATER = 16;
+/** Past this the consumer gives up: a transport that cannot pause (stdio) must not grow memory without bound. */
+export const MAX_BACKLOG = 1024;
+
+/**
+ * A consumer's writes, run in order, each once the one before has settled: at once while
+ * nothing waits (a reply that is its response alone never waits), chained when a write
+ * waits (an event kept in Redis before it is sent). A growing backlog pauses the reply
+ * being read; a backlog past MAX_BACKLOG, or a write that fails, stops the writes and is
+ * reported to `onError` once.
+ */
+export class OrderedWrites {
+  /** The reply whose messages are written, paused while the backlog is high. */
+  control: ReplyControl | undefined;
+  private readonly onError: (err: unknown) => void;
+  private tail: Promise<void> | undefined;
+  private backlog = 0;
+  private failed = false;
+
+  constructor(onError: (err: unknown) => void) {
+    this.onError = onError;
+  }
+
+  run(write: () => MaybePromise<void>): void {
+    if (this.failed) return;
+    if (this.tail === undefined) {
+      let result: MaybePromise<void>;
+      try {
+        result = write();
+      } catch (err) {
+        return this.failWith(err);
+      }
+      if (result instanceof Promise) this.track(result);
+      return;
+    }
+    if (++this.backlog > MAX_BACKLOG) return this.failWith(new Error(`more than ${MAX_BACKLOG} messages waiting for a slow client`));
+    if (this.backlog === HIGH_WATER) this.control?.pause();
+    this.track(
+      this.tail.then(() => {
+        if (--this.backlog === 0) this.control?.resume();
+        return this.failed ? undefined : write();
+      }),
+    );
+  }
+
+  private track(pending: Promise<void>): void {
+    const tail: Promise<void> = pending.then(
+      () => {
+        if (this.tail === tail) this.tail = undefined;
+      },
+      (err: unknown) => {
+        if (this.tail === tail) this.tail = undefined;
+        this.failWith(err);
+      },
+    );
+    this.tail = tail;
+  }
+
+  private failWith(err: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.control?.stop();
+    this.onError(err);
   }
 }

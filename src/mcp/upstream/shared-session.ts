@@ -1,6 +1,6 @@
 import type { JsonRpcId, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../jsonrpc/message.ts';
 import type { ChannelSession } from './channel-session.ts';
-import type { Inbound, UpstreamSession } from './types.ts';
+import type { ReplyControl, ReplySink, UpstreamSession } from './types.ts';
 
 let sharedIds = 0;
 
@@ -20,22 +20,40 @@ export class SharedSessionView implements UpstreamSession {
     this.backend = shared.backend;
   }
 
-  async *request(request: JsonRpcRequest, signal?: AbortSignal): AsyncIterableIterator<Inbound> {
+  request(request: JsonRpcRequest, sink: ReplySink, signal?: AbortSignal): ReplyControl {
     const upstreamId = `shared-${++sharedIds}`;
     this.inFlight.set(request.id, upstreamId);
-    try {
-      for await (const inbound of this.shared.request({ ...request, id: upstreamId }, signal)) {
-        const m = inbound.message;
-        if (!('method' in m) && m.id === upstreamId) {
+    const done = (): void => {
+      if (this.inFlight.get(request.id) === upstreamId) this.inFlight.delete(request.id);
+    };
+    const control = this.shared.request(
+      { ...request, id: upstreamId },
+      {
+        message(inbound) {
+          const m = inbound.message;
+          if ('method' in m || m.id !== upstreamId) return sink.message(inbound);
           const restored = { ...m, id: request.id };
-          yield { message: restored, raw: JSON.stringify(restored) };
-        } else {
-          yield inbound;
-        }
-      }
-    } finally {
-      this.inFlight.delete(request.id);
-    }
+          sink.message({ message: restored, raw: JSON.stringify(restored) });
+        },
+        end() {
+          done();
+          sink.end();
+        },
+        fail(error) {
+          done();
+          sink.fail(error);
+        },
+      },
+      signal,
+    );
+    return {
+      stop() {
+        done();
+        control.stop();
+      },
+      pause: () => control.pause(),
+      resume: () => control.resume(),
+    };
   }
 
   async send(message: JsonRpcNotification | JsonRpcResponse): Promise<void> {
@@ -47,8 +65,8 @@ export class SharedSessionView implements UpstreamSession {
     return this.shared.send(message);
   }
 
-  listen(signal: AbortSignal): AsyncIterableIterator<Inbound> {
-    return this.shared.listen(signal);
+  listen(sink: ReplySink, signal: AbortSignal): ReplyControl {
+    return this.shared.listen(sink, signal);
   }
 
   async end(): Promise<void> {

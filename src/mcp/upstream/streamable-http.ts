@@ -2,7 +2,8 @@ import type { Dispatcher, Pool } from 'undici';
 import { isRequest, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../../jsonrpc/message.ts';
 import type { RemoteBackendIR } from '../../ir/types.ts';
 import { HttpReply, type ExchangeKind } from './http-reply.ts';
-import { UpstreamError, type Inbound, type UpstreamSession } from './types.ts';
+import { responseTo } from './responses.ts';
+import { UpstreamError, type Inbound, type ReplyControl, type ReplySink, type UpstreamSession } from './types.ts';
 
 const ACCEPT_BOTH = 'application/json, text/event-stream';
 /** Upstream session ids are echoed back in a header: only visible ASCII, and not too long. */
@@ -50,22 +51,22 @@ export class StreamableHttpSession implements UpstreamSession {
     return this.init.sessionId;
   }
 
-  request(request: JsonRpcRequest, signal?: AbortSignal, headers?: Record<string, string>): AsyncIterableIterator<Inbound> {
+  request(request: JsonRpcRequest, sink: ReplySink, signal?: AbortSignal, headers?: Record<string, string>): ReplyControl {
     // The upstream may still be working on it when the timeout strikes: tell it to stop.
     const cancel = (): void => {
-      this.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: request.id, reason: 'timeout' } }).catch(() => {});
+      this.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: request.id, reason: 'timeout' } }).catch(ignore);
     };
-    return this.post(request, signal, headers, cancel);
+    return this.post(request, sink, signal, headers, cancel);
   }
 
-  async send(message: JsonRpcNotification | JsonRpcResponse): Promise<void> {
-    const reply = this.post(message);
-    await reply.opened();
-    await reply.return();
+  send(message: JsonRpcNotification | JsonRpcResponse): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.post(message, { message: ignore, end: resolve, fail: reject });
+    });
   }
 
-  listen(signal: AbortSignal): AsyncIterableIterator<Inbound> {
-    return this.exchange({ method: 'GET', path: this.path, headers: { ...this.baseHeaders, accept: 'text/event-stream' } }, 'listen', signal);
+  listen(sink: ReplySink, signal: AbortSignal): ReplyControl {
+    return this.exchange({ method: 'GET', path: this.path, headers: { ...this.baseHeaders, accept: 'text/event-stream' } }, 'listen', sink, signal);
   }
 
   async end(): Promise<void> {
@@ -87,34 +88,34 @@ export class StreamableHttpSession implements UpstreamSession {
     callerHeaders?: Record<string, string>,
   ): Promise<{ sessionId: string | null; response: Inbound }> {
     const bare = new StreamableHttpSession({ backend, pool, sessionId: null, protocolVersion: String(request.params?.protocolVersion ?? ''), maxMessageBytes, callerHeaders });
-    const reply = bare.post(request);
+    let reply: HttpReply | undefined;
+    let sessionId: string | null;
+    let response: Inbound;
     try {
-      await reply.opened();
-      const header = reply.headers['mcp-session-id'];
-      const sessionId = typeof header === 'string' ? header : null;
-      if (sessionId !== null && !VALID_SESSION_ID.test(sessionId)) {
-        throw new UpstreamError(backend.name, 'protocol', 'session id is not 1 to 1024 visible ASCII characters');
-      }
-      for await (const inbound of reply) {
-        if (isResponseTo(inbound.message, request.id)) return { sessionId, response: inbound };
-      }
+      response = await responseTo(backend.name, request, (sink) => (reply = bare.post(request, sink)));
     } finally {
-      await reply.return();
+      // A session id the gateway could never send back is the first thing wrong, whatever the body said.
+      sessionId = issuedSessionId(backend.name, reply!);
     }
-    throw new UpstreamError(backend.name, 'protocol', 'no response to initialize');
+    return { sessionId, response };
   }
 
-  private post(message: JsonRpcMessage, signal?: AbortSignal, extraHeaders?: Record<string, string>, onTimeout?: () => void): HttpReply {
+  private post(message: JsonRpcMessage, sink: ReplySink, signal?: AbortSignal, extraHeaders?: Record<string, string>, onTimeout?: () => void): HttpReply {
     const headers = extraHeaders ? { ...extraHeaders, ...this.postHeaders } : this.postHeaders;
-    return this.exchange({ method: 'POST', path: this.path, headers, body: JSON.stringify(message) }, isRequest(message) ? 'request' : 'message', signal, onTimeout);
+    return this.exchange({ method: 'POST', path: this.path, headers, body: JSON.stringify(message) }, isRequest(message) ? 'request' : 'message', sink, signal, onTimeout);
   }
 
-  private exchange(request: Dispatcher.DispatchOptions, kind: ExchangeKind, signal?: AbortSignal, onTimeout?: () => void): HttpReply {
+  private exchange(request: Dispatcher.DispatchOptions, kind: ExchangeKind, sink: ReplySink, signal?: AbortSignal, onTimeout?: () => void): HttpReply {
     const { backend, maxMessageBytes, sessionId } = this.init;
-    return new HttpReply(this.init.pool, request, { backend: this.backend, kind, timeoutMs: backend.timeoutMs, maxMessageBytes, inSession: sessionId !== null, signal, onTimeout });
+    return new HttpReply(this.init.pool, request, { backend: this.backend, kind, timeoutMs: backend.timeoutMs, maxMessageBytes, inSession: sessionId !== null, signal, onTimeout }, sink);
   }
 }
 
-function isResponseTo(message: JsonRpcMessage, id: unknown): boolean {
-  return !('method' in message) && message.id === id;
+function issuedSessionId(backend: string, reply: HttpReply): string | null {
+  const header = reply.headers['mcp-session-id'];
+  if (typeof header !== 'string') return null;
+  if (!VALID_SESSION_ID.test(header)) throw new UpstreamError(backend, 'protocol', 'session id is not 1 to 1024 visible ASCII characters');
+  return header;
 }
+
+function ignore(): void {}
