@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const RUNNER = fileURLToPath(new URL('./run.ts', import.meta.url));
+const AB = fileURLToPath(new URL('./ab.ts', import.meta.url));
 const git = async (...args: string[]): Promise<string> => (await run('git', args, { cwd: fileURLToPath(new URL('..', import.meta.url)) })).stdout.trim();
 
 describe('npm run bench', () => {
@@ -22,4 +23,14 @@ describe('npm run bench', () => {
   it('refuses a commit that does not exist, saying so', async () => {
     await expect(run(process.execPath, [RUNNER, '--scenario', 'a', '--against', 'no-such-commit'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--against "no-such-commit": no such commit') });
   });
+
+  it('loads this gateway and another commit’s at the same time, and says how their CPU per call differs', async () => {
+    const commit = await git('rev-parse', '--short', 'HEAD');
+    const { stdout } = await run(process.execPath, [AB, '--against', 'HEAD', '--rounds', '2', '--duration', '1', '--warmup', '0.5', '--concurrency', '2'], { timeout: 90_000 });
+    const rounds = stdout.split('\n').filter((line) => line.startsWith('round '));
+    expect(rounds).toHaveLength(2);
+    for (const line of rounds) expect(line).toMatch(new RegExp(`^round \\d: gateway \\d+ µs/call, [1-9]\\d* calls/s; gateway @${commit} \\d+ µs/call, [1-9]\\d* calls/s$`));
+    expect(stdout).toMatch(new RegExp(`pairs \\(gateway − gateway @${commit}\\): [-+]?\\d+, [-+]?\\d+ µs; median [-+]?\\d+ µs; lower in [0-2] of 2`));
+    expect(await git('worktree', 'list')).not.toContain(`switchboard-bench-${commit}`);
+  }, 120_000);
 });

@@ -113,6 +113,7 @@ export class OrderedWrites {
   private readonly onError: (err: unknown) => void;
   private tail: Promise<void> | undefined;
   private backlog = 0;
+  private paused = false;
   private failed = false;
 
   constructor(onError: (err: unknown) => void) {
@@ -132,11 +133,18 @@ export class OrderedWrites {
       return;
     }
     if (++this.backlog > MAX_BACKLOG) return this.failWith(new Error(`more than ${MAX_BACKLOG} messages waiting for a slow client`));
-    if (this.backlog === HIGH_WATER) this.control?.pause();
+    if (this.backlog === HIGH_WATER && !this.paused) {
+      this.paused = true;
+      this.control?.pause();
+    }
     this.track(
       this.tail.then(() => {
-        if (--this.backlog === 0) this.control?.resume();
-        return this.failed ? undefined : write();
+        if (this.failed) return;
+        if (--this.backlog === 0 && this.paused) {
+          this.paused = false;
+          this.control?.resume();
+        }
+        return write();
       }),
     );
   }

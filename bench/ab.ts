@@ -1,0 +1,79 @@
+/**
+ * `npm run bench:ab -- --against REV`: this tree's gateway against commit REV's, both in front
+ * of one upstream and both loaded at the same time in every round (tools/call echo, each by a
+ * load generator of its own), so that whatever the machine does during a round (the other
+ * tenants of its cores, frequency, the upstream's heap) hits the two alike. The bench's
+ * `--against` measures them one after the other, and there two processes of one tree differ by
+ * ±15 µs per call from round to round; measured together, a pair differs by a few µs. The two
+ * share the cores, so the absolute figures are those of a busier machine than the bench's:
+ * read the pairs, not the rates.
+ *
+ * Run: node bench/ab.ts --against REV [--concurrency 16] [--rounds 8] [--duration 5] [--warmup 1]
+ */
+import { parseArgs } from 'node:util';
+import { stopAllChildren } from './child.ts';
+import { gatewayConfig, httpBackend } from './gateway-config.ts';
+import { measure, type Measurement } from './measure.ts';
+import { Processes } from './processes.ts';
+import type { ScenarioContext, Target } from './scenario.ts';
+import { checkout, type Worktree } from './worktree.ts';
+
+const USAGE = 'usage: node bench/ab.ts --against REV [--concurrency N] [--rounds N] [--duration S] [--warmup S]';
+const { values } = parseArgs({
+  options: {
+    against: { type: 'string' },
+    concurrency: { type: 'string', default: '16' },
+    rounds: { type: 'string', default: '8' },
+    duration: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '1' },
+  },
+});
+const numbers = { concurrency: Number(values.concurrency), rounds: Number(values.rounds), duration: Number(values.duration), warmup: Number(values.warmup) };
+if (values.against === undefined || Object.values(numbers).some((n) => !Number.isFinite(n) || n <= 0)) {
+  process.stderr.write(`${USAGE}\n`);
+  process.exit(2);
+}
+
+let worktree: Worktree;
+try {
+  worktree = checkout(values.against);
+} catch (err) {
+  process.stderr.write(`${(err as Error).message}\n`);
+  process.exit(2);
+}
+process.on('exit', () => worktree.remove());
+
+const ctx: ScenarioContext = { gatewayExecArgv: [], gatewayLogLevel: 'silent', idleSessions: 0, progressSteps: 0 };
+const processes = new Processes();
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const log = (text: string): void => void process.stdout.write(`${text}\n`);
+let failed = false;
+try {
+  const upstream = await processes.upstream();
+  const config = gatewayConfig([httpBackend('echo', upstream.url)]);
+  const load = { mode: 'call' as const, tool: 'echo__echo' };
+  const targets: Target[] = [];
+  for (const [name, tree] of [['gateway', undefined], [`gateway @${worktree.commit}`, worktree.dir]] as const) {
+    const gateway = await processes.gateway(ctx, config, name, [], tree);
+    targets.push({ name, url: gateway.url, load, server: gateway.child });
+  }
+  const settings = { concurrency: numbers.concurrency, duration: numbers.duration, warmup: numbers.warmup };
+  const runs: Measurement[][] = [[], []];
+  for (let round = 1; round <= numbers.rounds; round++) {
+    const measured = await Promise.all(targets.map((t) => measure(t, settings)));
+    measured.forEach((m, i) => runs[i]!.push(m));
+    failed ||= measured.some((m) => m.load.ok < m.load.responses || m.load.socketErrors > 0 || m.load.ok === 0);
+    log(`round ${round}: ${measured.map((m, i) => `${targets[i]!.name} ${m.serverCpuUs.toFixed(0)} µs/call, ${m.load.rps.toFixed(0)} calls/s`).join('; ')}`);
+  }
+  const [ours, theirs] = runs as [Measurement[], Measurement[]];
+  const pairs = ours.map((m, i) => Math.round(m.serverCpuUs - theirs[i]!.serverCpuUs));
+  const rps = ours.map((m, i) => m.load.rps / theirs[i]!.load.rps);
+  log(`CPU per call at c=${numbers.concurrency}: gateway ${median(ours.map((m) => m.serverCpuUs)).toFixed(0)} µs, gateway @${worktree.commit} ${median(theirs.map((m) => m.serverCpuUs)).toFixed(0)} µs (medians)`);
+  log(`pairs (gateway − gateway @${worktree.commit}): ${pairs.map((d) => (d > 0 ? `+${d}` : `${d}`)).join(', ')} µs; median ${median(pairs)} µs; lower in ${pairs.filter((d) => d < 0).length} of ${pairs.length}`);
+  log(`throughput: ${median(rps).toFixed(2)}× of gateway @${worktree.commit} (median of the rounds' ratios)`);
+  if (failed) log('some calls failed: see the load generators\' output above');
+} finally {
+  await processes.stopAll();
+  await stopAllChildren(3_000);
+}
+process.exit(failed ? 1 : 0);
