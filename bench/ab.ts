@@ -43,6 +43,7 @@ try {
   process.exit(2);
 }
 process.on('exit', () => worktree.remove());
+process.stderr.write(`against: ${worktree.commit} checked out in ${worktree.dir}\n`);
 
 const ctx: ScenarioContext = { gatewayExecArgv: [], gatewayLogLevel: 'silent', idleSessions: 0, progressSteps: 0 };
 const processes = new Processes();

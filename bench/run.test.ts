@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -8,16 +9,24 @@ const RUNNER = fileURLToPath(new URL('./run.ts', import.meta.url));
 const AB = fileURLToPath(new URL('./ab.ts', import.meta.url));
 const git = async (...args: string[]): Promise<string> => (await run('git', args, { cwd: fileURLToPath(new URL('..', import.meta.url)) })).stdout.trim();
 
+/** The worktree a run said it checked out is gone, from disk and from git's list (other tests check out their own at the same time). */
+async function expectRemoved(stderr: string, commit: string): Promise<void> {
+  const dir = new RegExp(`against: ${commit} checked out in (\\S+)`).exec(stderr)?.[1];
+  expect(dir).toContain(`switchboard-bench-`);
+  expect(existsSync(dir!)).toBe(false);
+  expect(await git('worktree', 'list')).not.toContain(dir);
+}
+
 describe('npm run bench', () => {
   it('measures another commit’s gateway beside this one’s, and cleans its worktree away', async () => {
     const commit = await git('rev-parse', '--short', 'HEAD');
-    const { stdout } = await run(process.execPath, [RUNNER, '--scenario', 'a', '--duration', '1', '--warmup', '0.5', '--rounds', '1', '--concurrency', '2', '--no-record', '--against', 'HEAD'], { timeout: 90_000 });
+    const { stdout, stderr } = await run(process.execPath, [RUNNER, '--scenario', 'a', '--duration', '1', '--warmup', '0.5', '--rounds', '1', '--concurrency', '2', '--no-record', '--against', 'HEAD'], { timeout: 90_000 });
     const rows = stdout.split('\n').filter((line) => /^\(a\) tools\/call, streamable HTTP {2,}/.test(line));
     expect(rows.map((line) => line.split(/\s{2,}/)[1])).toEqual(['direct', 'pass-through', `gateway @${commit}`, 'gateway']);
     // Every row measured calls, none failed.
     for (const row of rows) expect(Number(row.split(/\s{2,}/)[4])).toBeGreaterThan(0);
     expect(stdout).toContain(`/ gateway / c=2: against gateway @${commit}: ops/s`);
-    expect(await git('worktree', 'list')).not.toContain(`switchboard-bench-${commit}`);
+    await expectRemoved(stderr, commit);
   }, 120_000);
 
   it('refuses a commit that does not exist, saying so', async () => {
@@ -26,11 +35,11 @@ describe('npm run bench', () => {
 
   it('loads this gateway and another commit’s at the same time, and says how their CPU per call differs', async () => {
     const commit = await git('rev-parse', '--short', 'HEAD');
-    const { stdout } = await run(process.execPath, [AB, '--against', 'HEAD', '--rounds', '2', '--duration', '1', '--warmup', '0.5', '--concurrency', '2'], { timeout: 90_000 });
+    const { stdout, stderr } = await run(process.execPath, [AB, '--against', 'HEAD', '--rounds', '2', '--duration', '1', '--warmup', '0.5', '--concurrency', '2'], { timeout: 90_000 });
     const rounds = stdout.split('\n').filter((line) => line.startsWith('round '));
     expect(rounds).toHaveLength(2);
     for (const line of rounds) expect(line).toMatch(new RegExp(`^round \\d: gateway \\d+ µs/call, [1-9]\\d* calls/s; gateway @${commit} \\d+ µs/call, [1-9]\\d* calls/s$`));
     expect(stdout).toMatch(new RegExp(`pairs \\(gateway − gateway @${commit}\\): [-+]?\\d+, [-+]?\\d+ µs; median [-+]?\\d+ µs; lower in [0-2] of 2`));
-    expect(await git('worktree', 'list')).not.toContain(`switchboard-bench-${commit}`);
+    await expectRemoved(stderr, commit);
   }, 120_000);
 });

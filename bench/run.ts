@@ -81,6 +81,7 @@ if (args.against !== undefined) {
   // On every way out, interrupted ones included (the handler is synchronous).
   process.on('exit', () => worktree.remove());
   ctx.against = { commit: worktree.commit, dir: worktree.dir };
+  process.stderr.write(`against: ${worktree.commit} checked out in ${worktree.dir}\n`);
 }
 
 const settingsOf = (scenario: Scenario): RunSettings => ({ ...DEFAULT_SETTINGS, ...scenario.defaults, ...args.settings });

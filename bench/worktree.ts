@@ -1,12 +1,12 @@
 /**
  * Another commit's tree beside this one, for `--against`: a detached git worktree in the temp
  * directory sharing this checkout's node_modules (the dependencies it was measured with are
- * this tree's: a comparison of the project's own code), removed when the bench ends. Its path
- * is the commit's, so a worktree an earlier run could not remove (killed outright) is replaced,
- * and the compile cache keeps one set of entries per commit.
+ * this tree's: a comparison of the project's own code), removed when the bench ends. Each
+ * checkout has a directory of its own (named after the commit), so two runs against the same
+ * commit at once (the bench's tests do that) never remove each other's tree.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,8 +42,7 @@ export function checkout(rev: string): Worktree {
     throw new Error(`--against ${JSON.stringify(rev)}: no such commit in ${ROOT}`);
   }
   const commit = full.slice(0, 7);
-  const dir = join(tmpdir(), `switchboard-bench-${full}`);
-  if (existsSync(dir)) remove(dir);
+  const dir = mkdtempSync(join(tmpdir(), `switchboard-bench-${full}-`));
   try {
     git('worktree', 'add', '--detach', '--force', dir, full);
     const script = join(dir, 'bench', 'gateway-process.ts');
