@@ -4,8 +4,8 @@
  * load generator of its own), so that whatever the machine does during a round (the other
  * tenants of its cores, frequency, the upstream's heap) hits the two alike. The bench's
  * `--against` measures them one after the other, and there two processes of one tree differ by
- * ±15 µs per call from round to round; measured together, a pair differs by a few µs. A first
- * round, thrown away, warms both up. The two
+ * ±15 µs per call from round to round; measured together, a pair differs by a few µs. Rounds
+ * are thrown away until both have warmed up (warmUp). The two
  * share the cores, so the absolute figures are those of a busier machine than the bench's:
  * read the pairs, not the rates.
  *
@@ -50,6 +50,28 @@ const processes = new Processes();
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const log = (text: string): void => void process.stdout.write(`${text}\n`);
 let failed = false;
+
+/** A warm round is within this share of the one before it, for every target: the JIT has settled. */
+const SETTLED_SHARE = 0.05;
+const MAX_WARM_ROUNDS = 8;
+
+/**
+ * Rounds thrown away until each gateway's CPU per call holds still from one round to the next.
+ * V8 keeps optimizing a gateway for 10–15 s of load (about 50,000 calls: `--trace-opt` counted
+ * ~900 optimizations in its first 5 s, ~100 in its third, a handful after), and its compiler
+ * threads' CPU counts in the process's: a round measured before that carries 10–40 µs per
+ * call of compiling, more for the tree with more code to compile.
+ */
+async function warmUp(targets: Target[], settings: { concurrency: number; duration: number; warmup: number }): Promise<void> {
+  let previous: number[] | undefined;
+  for (let round = 1; round <= MAX_WARM_ROUNDS; round++) {
+    const cpu = (await Promise.all(targets.map((t) => measure(t, settings)))).map((m) => m.serverCpuUs);
+    log(`warm-up ${round}: ${cpu.map((us, i) => `${targets[i]!.name} ${us.toFixed(0)} µs/call`).join('; ')}`);
+    if (previous && cpu.every((us, i) => Math.abs(us - previous![i]!) <= SETTLED_SHARE * previous![i]!)) return;
+    previous = cpu;
+  }
+  log(`warm-up: CPU per call still moving after ${MAX_WARM_ROUNDS} rounds; the pairs may carry it`);
+}
 try {
   const upstream = await processes.upstream();
   const config = gatewayConfig([httpBackend('echo', upstream.url)]);
@@ -60,8 +82,7 @@ try {
     targets.push({ name, url: gateway.url, load, server: gateway.child });
   }
   const settings = { concurrency: numbers.concurrency, duration: numbers.duration, warmup: numbers.warmup };
-  // A first round warms both up (JIT, pools, heaps) and is thrown away: on these machines it runs up to 1.5x slower.
-  await Promise.all(targets.map((t) => measure(t, settings)));
+  await warmUp(targets, settings);
   const runs: Measurement[][] = [[], []];
   for (let round = 1; round <= numbers.rounds; round++) {
     const measured = await Promise.all(targets.map((t) => measure(t, settings)));

@@ -36,6 +36,10 @@ describe('npm run bench', () => {
   it('loads this gateway and another commit’s at the same time, and says how their CPU per call differs', async () => {
     const commit = await git('rev-parse', '--short', 'HEAD');
     const { stdout, stderr } = await run(process.execPath, [AB, '--against', 'HEAD', '--rounds', '2', '--duration', '1', '--warmup', '0.5', '--concurrency', '2'], { timeout: 90_000 });
+    // Thrown away until each one's CPU per call holds still: at least two rounds to compare.
+    const warmUps = stdout.split('\n').filter((line) => line.startsWith('warm-up '));
+    expect(warmUps.length).toBeGreaterThanOrEqual(2);
+    expect(warmUps[0]).toMatch(new RegExp(`^warm-up 1: gateway \\d+ µs/call; gateway @${commit} \\d+ µs/call$`));
     const rounds = stdout.split('\n').filter((line) => line.startsWith('round '));
     expect(rounds).toHaveLength(2);
     for (const line of rounds) expect(line).toMatch(new RegExp(`^round \\d: gateway \\d+ µs/call, [1-9]\\d* calls/s; gateway @${commit} \\d+ µs/call, [1-9]\\d* calls/s$`));
