@@ -87,6 +87,11 @@ export class ChannelSession implements UpstreamSession {
       sink.fail(new UpstreamError(this.backend, 'protocol', `request id ${JSON.stringify(request.id)} is already in flight`));
       return SETTLED;
     }
+    // The caller gave up while the request waited (for a restart, a recovery): it is never sent.
+    if (signal?.aborted) {
+      sink.fail(new UpstreamError(this.backend, 'unavailable', 'request aborted'));
+      return SETTLED;
+    }
     const exchange = new ChannelExchange(this, request, sink, signal);
     this.pending.set(request.id, exchange);
     this.channel.send(JSON.stringify(request)).catch((err: Error) => {

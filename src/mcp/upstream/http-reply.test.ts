@@ -131,6 +131,20 @@ describe('an upstream HTTP reply', () => {
     recorder.reply = new HttpReply(dispatcher, { method: 'GET', path }, { backend: 'b', timeoutMs: 5_000, maxMessageBytes: 4096, kind: 'request', inSession: false, ...options }, recorder);
     return recorder;
   };
+  /** A consumer that does something to the reply with every message it takes. */
+  const reacting = (dispatcher: Pool, path: string, react: (reply: HttpReply) => void): Recorder => {
+    const recorder = new Recorder();
+    const sink: ReplySink = {
+      message(inbound) {
+        recorder.message(inbound);
+        react(recorder.reply);
+      },
+      end: () => recorder.end(),
+      fail: (err) => recorder.fail(err),
+    };
+    recorder.reply = new HttpReply(dispatcher, { method: 'GET', path }, { backend: 'b', timeoutMs: 5_000, maxMessageBytes: 4096, kind: 'request', inSession: false }, sink);
+    return recorder;
+  };
   const open = (path: string, options: Partial<HttpReplyOptions> = {}): Recorder => on(pool, path, options);
   const readAll = (path: string, options: Partial<HttpReplyOptions> = {}): Promise<unknown[]> => open(path, options).settled;
   const release = (): Promise<void> => pool.request({ method: 'GET', path: '/release' }).then((r) => r.body.dump());
@@ -254,32 +268,45 @@ describe('an upstream HTTP reply', () => {
     }
   });
 
-  it('keeps the connection when the consumer stops early, and delivers nothing after the stop', async () => {
-    // One connection: a reply not drained would have it destroyed, and the next one opened anew.
+  /**
+   * Runs `body` on a pool of one connection and checks that the connection was kept: a reply
+   * not drained would have it destroyed, and the next one opened anew.
+   */
+  const onOneConnection = async (body: (single: Pool) => Promise<void>): Promise<void> => {
     const single = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1 });
     try {
       await on(single, '/sse').settled;
       const before = connections;
-      for (let i = 0; i < 5; i++) {
-        const recorder = new Recorder();
-        const stopAtFirst: ReplySink = {
-          message(inbound) {
-            recorder.message(inbound);
-            reply.stop();
-          },
-          end: () => recorder.end(),
-          fail: (err) => recorder.fail(err),
-        };
-        const reply: HttpReply = new HttpReply(single, { method: 'GET', path: '/many' }, { backend: 'b', timeoutMs: 5_000, maxMessageBytes: 4096, kind: 'request', inSession: false }, stopAtFirst);
-        await recorder.arrived(1);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        expect(recorder.messages).toHaveLength(1);
-      }
+      await body(single);
       expect(await on(single, '/sse').settled).toHaveLength(2);
       expect(connections).toBe(before);
     } finally {
       await single.destroy();
     }
+  };
+
+  it('keeps the connection when the consumer stops early, and delivers nothing after the stop', async () => {
+    await onOneConnection(async (single) => {
+      for (let i = 0; i < 5; i++) {
+        const recorder = reacting(single, '/many', (reply) => reply.stop());
+        await recorder.arrived(1);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        expect(recorder.messages).toHaveLength(1);
+      }
+    });
+  });
+
+  it('drains what follows a stop even when a pause comes after it', async () => {
+    // A consumer whose backlog grows past its mark after it stopped the reply pauses it still: the drain must go on.
+    await onOneConnection(async (single) => {
+      const recorder = reacting(single, '/many', (reply) => {
+        reply.stop();
+        reply.pause();
+      });
+      await recorder.arrived(1);
+      // The connection is free again long before the 5 s timeout would free it.
+      expect(await Promise.race([on(single, '/sse').settled, new Promise((resolve) => setTimeout(() => resolve('still held'), 2_000))])).toHaveLength(2);
+    });
   });
 
   it('leaves no listener on the signal once the reply has ended, or failed', async () => {

@@ -119,6 +119,8 @@ export class HttpReply implements ReplyControl, Dispatcher.DispatchHandler {
   }
 
   pause(): void {
+    // What follows a stop is drained, never held: a paused drain would keep its connection until the timeout.
+    if (this.stopped || this.over) return;
     if (this.controller) this.controller.pause();
     else this.pausedEarly = true;
   }

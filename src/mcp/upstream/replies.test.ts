@@ -91,13 +91,19 @@ describe('ordered writes', () => {
     expect(done).toEqual([]);
   });
 
-  it('gives up on a backlog past its bound, for transports that cannot pause', () => {
-    const errors: unknown[] = [];
-    const writes = new OrderedWrites((err) => errors.push(err));
-    writes.run(() => new Promise<void>(() => {}));
-    for (let i = 0; i <= MAX_BACKLOG; i++) writes.run(() => {});
-    expect(errors).toHaveLength(1);
-    expect(String(errors[0])).toContain(`more than ${MAX_BACKLOG} messages waiting`);
+  it('gives up on a backlog past its bound, for transports that cannot pause, after the write in flight', async () => {
+    const order: string[] = [];
+    const writes = new OrderedWrites((err) => order.push(String(err)));
+    let finishFirst!: () => void;
+    writes.run(() => new Promise<void>((resolve) => (finishFirst = resolve)).then(() => void order.push('first')));
+    for (let i = 0; i <= MAX_BACKLOG; i++) writes.run(() => void order.push('queued'));
+    // Reported once the write in flight is done, so that what the consumer writes about it comes after; the backlog is dropped.
+    expect(order).toEqual([]);
+    finishFirst();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(order).toHaveLength(2);
+    expect(order[0]).toBe('first');
+    expect(order[1]).toContain(`more than ${MAX_BACKLOG} messages waiting`);
   });
 });
 

@@ -166,6 +166,9 @@ export class OrderedWrites {
     if (this.failed) return;
     this.failed = true;
     this.control?.stop();
-    this.onError(err);
+    // Reported after the write in flight, if any (an overflow comes while one waits): what the
+    // consumer writes about the failure follows it, and the writes queued behind it are skipped.
+    if (this.tail) void this.tail.then(() => this.onError(err));
+    else this.onError(err);
   }
 }
