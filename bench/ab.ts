@@ -5,11 +5,11 @@
  * tenants of its cores, frequency, the upstream's heap) hits the two alike. The bench's
  * `--against` measures them one after the other, and there two processes of one tree differ by
  * ±15 µs per call from round to round; measured together, a pair differs by a few µs. Rounds
- * are thrown away until both have warmed up (warmUp). The two
+ * are thrown away until both have warmed up (warm-up.ts). The two
  * share the cores, so the absolute figures are those of a busier machine than the bench's:
  * read the pairs, not the rates.
  *
- * Run: node bench/ab.ts --against REV [--concurrency 16] [--rounds 8] [--duration 5] [--warmup 1]
+ * Run: node bench/ab.ts --against REV [--concurrency 16] [--rounds 8] [--duration 5] [--warmup 1] [--warm-rounds 8]
  */
 import { parseArgs } from 'node:util';
 import { stopAllChildren } from './child.ts';
@@ -17,9 +17,10 @@ import { gatewayConfig, httpBackend } from './gateway-config.ts';
 import { measure, type Measurement } from './measure.ts';
 import { Processes } from './processes.ts';
 import type { ScenarioContext, Target } from './scenario.ts';
+import { MAX_WARM_ROUNDS, warmUntilSettled } from './warm-up.ts';
 import { checkout, type Worktree } from './worktree.ts';
 
-const USAGE = 'usage: node bench/ab.ts --against REV [--concurrency N] [--rounds N] [--duration S] [--warmup S]';
+const USAGE = 'usage: node bench/ab.ts --against REV [--concurrency N] [--rounds N] [--duration S] [--warmup S] [--warm-rounds N]';
 const { values } = parseArgs({
   options: {
     against: { type: 'string' },
@@ -27,10 +28,11 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '8' },
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '1' },
+    'warm-rounds': { type: 'string', default: String(MAX_WARM_ROUNDS) },
   },
 });
-const numbers = { concurrency: Number(values.concurrency), rounds: Number(values.rounds), duration: Number(values.duration), warmup: Number(values.warmup) };
-if (values.against === undefined || Object.values(numbers).some((n) => !Number.isFinite(n) || n <= 0)) {
+const numbers = { concurrency: Number(values.concurrency), rounds: Number(values.rounds), duration: Number(values.duration), warmup: Number(values.warmup), warmRounds: Number(values['warm-rounds']) };
+if (values.against === undefined || Object.entries(numbers).some(([name, n]) => !Number.isFinite(n) || n < 0 || (n === 0 && name !== 'warmRounds'))) {
   process.stderr.write(`${USAGE}\n`);
   process.exit(2);
 }
@@ -50,28 +52,6 @@ const processes = new Processes();
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const log = (text: string): void => void process.stdout.write(`${text}\n`);
 let failed = false;
-
-/** A warm round is within this share of the one before it, for every target: the JIT has settled. */
-const SETTLED_SHARE = 0.05;
-const MAX_WARM_ROUNDS = 8;
-
-/**
- * Rounds thrown away until each gateway's CPU per call holds still from one round to the next.
- * V8 keeps optimizing a gateway for 10–15 s of load (about 50,000 calls: `--trace-opt` counted
- * ~900 optimizations in its first 5 s, ~100 in its third, a handful after), and its compiler
- * threads' CPU counts in the process's: a round measured before that carries 10–40 µs per
- * call of compiling, more for the tree with more code to compile.
- */
-async function warmUp(targets: Target[], settings: { concurrency: number; duration: number; warmup: number }): Promise<void> {
-  let previous: number[] | undefined;
-  for (let round = 1; round <= MAX_WARM_ROUNDS; round++) {
-    const cpu = (await Promise.all(targets.map((t) => measure(t, settings)))).map((m) => m.serverCpuUs);
-    log(`warm-up ${round}: ${cpu.map((us, i) => `${targets[i]!.name} ${us.toFixed(0)} µs/call`).join('; ')}`);
-    if (previous && cpu.every((us, i) => Math.abs(us - previous![i]!) <= SETTLED_SHARE * previous![i]!)) return;
-    previous = cpu;
-  }
-  log(`warm-up: CPU per call still moving after ${MAX_WARM_ROUNDS} rounds; the pairs may carry it`);
-}
 try {
   const upstream = await processes.upstream();
   const config = gatewayConfig([httpBackend('echo', upstream.url)]);
@@ -82,7 +62,10 @@ try {
     targets.push({ name, url: gateway.url, load, server: gateway.child });
   }
   const settings = { concurrency: numbers.concurrency, duration: numbers.duration, warmup: numbers.warmup };
-  await warmUp(targets, settings);
+  const settled = await warmUntilSettled(targets, settings, numbers.warmRounds, (round, cpu) =>
+    log(`warm-up ${round}: ${cpu.map((us, i) => `${targets[i]!.name} ${us.toFixed(0)} µs/call`).join('; ')}`),
+  );
+  if (!settled && numbers.warmRounds > 0) log(`warm-up: CPU per call still moving after ${numbers.warmRounds} rounds; the pairs may carry it`);
   const runs: Measurement[][] = [[], []];
   for (let round = 1; round <= numbers.rounds; round++) {
     const measured = await Promise.all(targets.map((t) => measure(t, settings)));

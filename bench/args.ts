@@ -1,6 +1,7 @@
 /** Command-line options of `npm run bench`. */
 import { parseArgs } from 'node:util';
 import type { RunSettings } from './scenario.ts';
+import { MAX_WARM_ROUNDS } from './warm-up.ts';
 
 export interface BenchArgs {
   /** Scenario ids to run, in the order given; empty: all. */
@@ -15,6 +16,8 @@ export interface BenchArgs {
   record: boolean;
   /** A commit whose gateway is measured beside this tree's, interleaved (scenarios a, d, e, g). */
   against: string | undefined;
+  /** At most this many warm-up rounds before a target's first run (warm-up.ts); 0: none. */
+  warmRounds: number;
 }
 
 /** Settings of a scenario that declares no defaults of its own (scenario a). */
@@ -25,7 +28,9 @@ export const SHORT_SETTINGS: RunSettings = { duration: 5, warmup: 1, rounds: 2, 
 export const USAGE = `usage: npm run bench -- [options]
   --scenario LIST     comma-separated scenario letters a-g (default: all)
   --duration S        measured seconds per run (default 10 for a, 5 for b-g)
-  --warmup S          warm-up seconds per run, discarded (default 2 for a, 1 for b-g)
+  --warmup S          warm-up seconds per run, discarded (default 2 for a, 1 for b-g); before a
+                      target's first run, rounds of S seconds until its CPU per op settles
+  --warm-rounds N     at most N such rounds (default ${MAX_WARM_ROUNDS}; 0: none)
   --rounds N          interleaved rounds per concurrency, medians reported (default 3 for a, 2 for b-g)
   --concurrency LIST  comma-separated concurrency levels (default 16,64 for a, 16 for b-e and g, 50 for f)
   --sessions N        idle sessions opened per run in scenario f (default 10000)
@@ -36,9 +41,12 @@ export const USAGE = `usage: npm run bench -- [options]
   --against REV       also measure the gateway of commit REV (a git worktree) beside this one, in a, d, e and g
   --no-record         do not append to bench/RESULTS.md`;
 
+/** Options for which 0 means "none". */
+const ZERO_ALLOWED = new Set(['warmup', 'warm-rounds']);
+
 function positive(name: string, text: string, integer: boolean): number {
   const n = Number(text);
-  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n)) || (name !== 'warmup' && n === 0)) {
+  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n)) || (n === 0 && !ZERO_ALLOWED.has(name))) {
     throw new Error(`invalid --${name} ${JSON.stringify(text)}\n${USAGE}`);
   }
   return n;
@@ -60,6 +68,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       'perf-map': { type: 'boolean', default: false },
       'gateway-log': { type: 'string', default: 'silent' },
       against: { type: 'string' },
+      'warm-rounds': { type: 'string', default: String(MAX_WARM_ROUNDS) },
       record: { type: 'boolean', default: true },
       help: { type: 'boolean', default: false },
     },
@@ -86,5 +95,6 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     gatewayLog: values['gateway-log'],
     record: values.record,
     against: values.against,
+    warmRounds: positive('warm-rounds', values['warm-rounds'], true),
   };
 }

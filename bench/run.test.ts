@@ -20,12 +20,17 @@ async function expectRemoved(stderr: string, commit: string): Promise<void> {
 describe('npm run bench', () => {
   it('measures another commit’s gateway beside this one’s, and cleans its worktree away', async () => {
     const commit = await git('rev-parse', '--short', 'HEAD');
-    const { stdout, stderr } = await run(process.execPath, [RUNNER, '--scenario', 'a', '--duration', '1', '--warmup', '0.5', '--rounds', '1', '--concurrency', '2', '--no-record', '--against', 'HEAD'], { timeout: 90_000 });
+    const { stdout, stderr } = await run(process.execPath, [RUNNER, '--scenario', 'a', '--duration', '1', '--warmup', '0.5', '--rounds', '1', '--concurrency', '2', '--warm-rounds', '2', '--no-record', '--against', 'HEAD'], { timeout: 90_000 });
     const rows = stdout.split('\n').filter((line) => /^\(a\) tools\/call, streamable HTTP {2,}/.test(line));
     expect(rows.map((line) => line.split(/\s{2,}/)[1])).toEqual(['direct', 'pass-through', `gateway @${commit}`, 'gateway']);
     // Every row measured calls, none failed.
     for (const row of rows) expect(Number(row.split(/\s{2,}/)[4])).toBeGreaterThan(0);
     expect(stdout).toContain(`/ gateway / c=2: against gateway @${commit}: ops/s`);
+    // Each target was warmed up before its first run, two rounds at most here.
+    for (const target of ['direct', 'pass-through', `gateway @${commit}`, 'gateway']) {
+      expect(stderr).toMatch(new RegExp(`c=2 warm-up 1 ${target}: \\d+ µs CPU/op`));
+      expect(stderr).not.toContain(`c=2 warm-up 3 ${target}:`);
+    }
     await expectRemoved(stderr, commit);
   }, 120_000);
 
@@ -35,10 +40,11 @@ describe('npm run bench', () => {
 
   it('loads this gateway and another commit’s at the same time, and says how their CPU per call differs', async () => {
     const commit = await git('rev-parse', '--short', 'HEAD');
-    const { stdout, stderr } = await run(process.execPath, [AB, '--against', 'HEAD', '--rounds', '2', '--duration', '1', '--warmup', '0.5', '--concurrency', '2'], { timeout: 90_000 });
+    const { stdout, stderr } = await run(process.execPath, [AB, '--against', 'HEAD', '--rounds', '2', '--duration', '1', '--warmup', '0.5', '--concurrency', '2', '--warm-rounds', '3'], { timeout: 90_000 });
     // Thrown away until each one's CPU per call holds still: at least two rounds to compare.
     const warmUps = stdout.split('\n').filter((line) => line.startsWith('warm-up '));
     expect(warmUps.length).toBeGreaterThanOrEqual(2);
+    expect(warmUps.length).toBeLessThanOrEqual(3);
     expect(warmUps[0]).toMatch(new RegExp(`^warm-up 1: gateway \\d+ µs/call; gateway @${commit} \\d+ µs/call$`));
     const rounds = stdout.split('\n').filter((line) => line.startsWith('round '));
     expect(rounds).toHaveLength(2);

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_SETTINGS, parseBenchArgs, USAGE } from './args.ts';
 import { killAllChildren, stopAllChildren } from './child.ts';
 import { compareWithPast, describeChanges, parseResults } from './history.ts';
+import { warmUntilSettled } from './warm-up.ts';
 import { checkout, type Worktree } from './worktree.ts';
 import { measure, type Measurement } from './measure.ts';
 import { appendResults, consoleTable, describeSettings, failureReport, machineDescription, type ScenarioSettings } from './report.ts';
@@ -123,6 +124,13 @@ async function slowest(target: Target, concurrency: number, settings: RunSetting
   return { ...pick.candidate, name: `${target.name} (${pick.candidate.name})` };
 }
 
+/** Rounds of the warm-up's length, thrown away, until the target's CPU per operation holds still (warm-up.ts). */
+async function warmUp(target: Target, concurrency: number, settings: RunSettings, scenario: Scenario, notes: string[]): Promise<void> {
+  const round = { concurrency, duration: settings.warmup, warmup: 0 };
+  const settled = await warmUntilSettled([target], round, args.warmRounds, (n, [cpu]) => log(`  c=${concurrency} warm-up ${n} ${target.name}: ${cpu!.toFixed(0)} µs CPU/op`));
+  if (!settled) notes.push(`${scenario.name} / ${target.name} / c=${concurrency}: CPU per operation still moved by more than 5% after ${args.warmRounds} warm-up rounds of ${round.duration} s; the JIT may not have settled.`);
+}
+
 /** One row against another, for a note: ratios of throughput and latency, the CPU and memory it costs more. */
 function comparison(row: Row, other: Row): string {
   const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
@@ -156,6 +164,8 @@ try {
           used = true;
           if (stand.length === 0) {
             for (const target of scenario.targets) stand.push(target.slowestOf ? await slowest(target, concurrency, settings, scenario, notes) : target);
+            // Fresh processes for every round measure memory from a cold start, on purpose; --warmup 0 asks for none.
+            if (!scenario.freshEachRound && settings.warmup > 0 && args.warmRounds > 0) for (const target of stand) await warmUp(target, concurrency, settings, scenario, notes);
           }
           for (const i of roundOrder(stand.length, round)) {
             const measured = stand[i]!;
