@@ -14,11 +14,12 @@
 import { parseArgs } from 'node:util';
 import { stopAllChildren } from './child.ts';
 import { gatewayConfig, httpBackend } from './gateway-config.ts';
-import { measure, type Measurement } from './measure.ts';
+import { failedCalls, measure, type Measurement } from './measure.ts';
 import { Processes } from './processes.ts';
 import type { ScenarioContext, Target } from './scenario.ts';
+import { median } from './stats.ts';
 import { MAX_WARM_ROUNDS, warmUntilSettled } from './warm-up.ts';
-import { checkout, type Worktree } from './worktree.ts';
+import { checkoutOrExit } from './worktree.ts';
 
 const USAGE = 'usage: node bench/ab.ts --against REV [--concurrency N] [--rounds N] [--duration S] [--warmup S] [--warm-rounds N]';
 const { values } = parseArgs({
@@ -37,19 +38,10 @@ if (values.against === undefined || Object.entries(numbers).some(([name, n]) => 
   process.exit(2);
 }
 
-let worktree: Worktree;
-try {
-  worktree = checkout(values.against);
-} catch (err) {
-  process.stderr.write(`${(err as Error).message}\n`);
-  process.exit(2);
-}
-process.on('exit', () => worktree.remove());
-process.stderr.write(`against: ${worktree.commit} checked out in ${worktree.dir}\n`);
+const worktree = checkoutOrExit(values.against);
 
 const ctx: ScenarioContext = { gatewayExecArgv: [], gatewayLogLevel: 'silent', idleSessions: 0, progressSteps: 0 };
 const processes = new Processes();
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const log = (text: string): void => void process.stdout.write(`${text}\n`);
 let failed = false;
 try {
@@ -70,14 +62,14 @@ try {
   for (let round = 1; round <= numbers.rounds; round++) {
     const measured = await Promise.all(targets.map((t) => measure(t, settings)));
     measured.forEach((m, i) => runs[i]!.push(m));
-    failed ||= measured.some((m) => m.load.ok < m.load.responses || m.load.socketErrors > 0 || m.load.ok === 0);
+    failed ||= measured.some((m) => failedCalls(m.load) > 0 || m.load.ok === 0);
     log(`round ${round}: ${measured.map((m, i) => `${targets[i]!.name} ${m.serverCpuUs.toFixed(0)} µs/call, ${m.load.rps.toFixed(0)} calls/s`).join('; ')}`);
   }
   const [ours, theirs] = runs as [Measurement[], Measurement[]];
   const pairs = ours.map((m, i) => Math.round(m.serverCpuUs - theirs[i]!.serverCpuUs));
   const rps = ours.map((m, i) => m.load.rps / theirs[i]!.load.rps);
   log(`CPU per call at c=${numbers.concurrency}: gateway ${median(ours.map((m) => m.serverCpuUs)).toFixed(0)} µs, gateway @${worktree.commit} ${median(theirs.map((m) => m.serverCpuUs)).toFixed(0)} µs (medians)`);
-  log(`pairs (gateway − gateway @${worktree.commit}): ${pairs.map((d) => (d > 0 ? `+${d}` : `${d}`)).join(', ')} µs; median ${median(pairs)} µs; lower in ${pairs.filter((d) => d < 0).length} of ${pairs.length}`);
+  log(`pairs (gateway − gateway @${worktree.commit}): ${pairs.map((d) => (d > 0 ? `+${d}` : `${d}`)).join(', ')} µs; median ${Math.round(median(pairs))} µs; lower in ${pairs.filter((d) => d < 0).length} of ${pairs.length}`);
   log(`throughput: ${median(rps).toFixed(2)}× of gateway @${worktree.commit} (median of the rounds' ratios)`);
   if (failed) log('some calls failed: see the load generators\' output above');
 } finally {

@@ -56,6 +56,11 @@ function loadArgs(url: string, spec: LoadSpec, settings: LoadSettings): string[]
   return args;
 }
 
+/** Calls of a run that got no good answer: failed statuses and errors, and dropped connections. */
+export function failedCalls(load: LoadResult): number {
+  return load.responses - load.ok + load.socketErrors;
+}
+
 export async function measure(target: Target, settings: LoadSettings): Promise<Measurement> {
   const memory = target.load.mode === 'idle';
   // Opening 10,000 sessions takes its own time, not `duration`; closing them again too.

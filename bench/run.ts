@@ -14,8 +14,8 @@ import { DEFAULT_SETTINGS, parseBenchArgs, USAGE } from './args.ts';
 import { killAllChildren, stopAllChildren } from './child.ts';
 import { compareWithPast, describeChanges, parseResults } from './history.ts';
 import { warmUntilSettled } from './warm-up.ts';
-import { checkout, type Worktree } from './worktree.ts';
-import { measure, type Measurement } from './measure.ts';
+import { checkoutOrExit } from './worktree.ts';
+import { failedCalls, measure, type Measurement } from './measure.ts';
 import { appendResults, consoleTable, describeSettings, failureReport, machineDescription, type ScenarioSettings } from './report.ts';
 import { roundOrder, type RunSettings, type Scenario, type ScenarioContext, type Target } from './scenario.ts';
 import { idleSessions, sessionChurn, sseStreaming, toolsCallOverHttp } from './scenarios/direct-vs-gateway.ts';
@@ -72,17 +72,8 @@ if (args.against !== undefined && !selected.some((s) => s.measuresAgainst)) {
   process.exit(2);
 }
 if (args.against !== undefined) {
-  let worktree: Worktree;
-  try {
-    worktree = checkout(args.against);
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    process.exit(2);
-  }
-  // On every way out, interrupted ones included (the handler is synchronous).
-  process.on('exit', () => worktree.remove());
+  const worktree = checkoutOrExit(args.against);
   ctx.against = { commit: worktree.commit, dir: worktree.dir };
-  process.stderr.write(`against: ${worktree.commit} checked out in ${worktree.dir}\n`);
 }
 
 const settingsOf = (scenario: Scenario): RunSettings => ({ ...DEFAULT_SETTINGS, ...scenario.defaults, ...args.settings });
@@ -94,7 +85,7 @@ const fmt = (m: Measurement): string =>
   `${m.serverCpuUs.toFixed(0)} µs CPU/op (GC ${m.serverGcUs.toFixed(1)})` +
   (m.serverRssPerOp !== undefined ? `, ${(m.serverRssPerOp / 1024).toFixed(1)} KiB/session` : '') +
   (m.behindRssPerOp !== undefined ? ` (upstream ${(m.behindRssPerOp / 1024).toFixed(1)})` : '') +
-  `, ${m.load.responses - m.load.ok + m.load.socketErrors} errors, other CPU ${m.foreignCpuPct.toFixed(0)}%`;
+  `, ${failedCalls(m.load)} errors, other CPU ${m.foreignCpuPct.toFixed(0)}%`;
 
 log(`machine: ${machineDescription()}`);
 for (const s of scenarioSettings) log(`settings ${describeSettings(s)}`);
@@ -110,9 +101,8 @@ async function slowest(target: Target, concurrency: number, settings: RunSetting
   const screened: Array<{ candidate: Target; rps: number }> = [];
   for (const candidate of target.slowestOf!) {
     const m = await measure(candidate, { concurrency, ...SCREEN });
-    const failed = m.load.responses - m.load.ok + m.load.socketErrors;
     // A candidate that fails is the one to look at: it counts as the slowest.
-    screened.push({ candidate, rps: failed > 0 ? 0 : m.load.rps });
+    screened.push({ candidate, rps: failedCalls(m.load) > 0 ? 0 : m.load.rps });
     log(`  c=${concurrency} screen ${candidate.name}: ${fmt(m)}`);
   }
   screened.sort((a, b) => a.rps - b.rps);

@@ -1,6 +1,6 @@
 /** Combines a target's rounds into one table row: medians, ratios to the baseline, all failures. */
 import type { FailureSample } from './load.ts';
-import type { Measurement } from './measure.ts';
+import { failedCalls, type Measurement } from './measure.ts';
 import type { LoadSpec } from './scenario.ts';
 import { median, sum } from './stats.ts';
 
@@ -88,7 +88,7 @@ export function summarize(scenario: string, target: string, op: string, concurre
     loaderCpuPct: median(loads.map((l) => l.loaderCpuPct)),
     foreignCpuPct: median(runs.map((r) => r.foreignCpuPct)),
     ratio: undefined,
-    failed: sum(loads.map((l) => l.responses - l.ok + l.socketErrors)),
+    failed: sum(loads.map(failedCalls)),
     responses: sum(loads.map((l) => l.responses)),
     statusCodes,
     failures: [...failures.values()],

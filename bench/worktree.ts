@@ -56,3 +56,21 @@ export function checkout(rev: string): Worktree {
   }
   return { commit, dir, remove: () => remove(dir) };
 }
+
+/**
+ * `checkout` for a command's `--against`: a commit that cannot be measured ends the process
+ * with status 2 and the reason; the worktree goes on every way out, interrupted ones included
+ * (the handler is synchronous), and stderr says where it is.
+ */
+export function checkoutOrExit(rev: string): Worktree {
+  let worktree: Worktree;
+  try {
+    worktree = checkout(rev);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  process.on('exit', () => worktree.remove());
+  process.stderr.write(`against: ${worktree.commit} checked out in ${worktree.dir}\n`);
+  return worktree;
+}
