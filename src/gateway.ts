@@ -157,7 +157,7 @@ export class Gateway {
     await this.admin?.close(0);
     await this.channels.closeAll();
     await this.connector.stopShared();
-    await this.pools.close();
+    this.pools.close();
     await this.store.close();
     await this.events.close();
     await this.guards.close();

@@ -1,23 +1,8 @@
 import type { JsonRpcRequest } from '../jsonrpc/message.ts';
 import { internalRequest, resultOf } from './federation/exchange.ts';
+import { isSafeMethod } from './safe-methods.ts';
 import type { UpstreamSession } from './upstream/types.ts';
 
-/** Methods whose repetition changes nothing on the server. */
-const SAFE_METHODS: ReadonlySet<string> = new Set([
-  'ping',
-  'tools/list',
-  'prompts/list',
-  'resources/list',
-  'resources/templates/list',
-  'resources/read',
-  'resources/subscribe',
-  'resources/unsubscribe',
-  'prompts/get',
-  'completion/complete',
-  'logging/setLevel',
-  'tasks/get',
-  'tasks/list',
-]);
 
 const MAX_TOOL_PAGES = 20;
 
@@ -27,7 +12,7 @@ const MAX_TOOL_PAGES = 20;
  * read-only or idempotent (asked of the fresh session itself, since it is the authority now).
  */
 export async function isSafeToRetry(request: JsonRpcRequest, fresh: UpstreamSession, signal?: AbortSignal): Promise<boolean> {
-  if (SAFE_METHODS.has(request.method)) return true;
+  if (isSafeMethod(request.method)) return true;
   if (request.method !== 'tools/call') return false;
   const name = request.params?.name;
   let cursor: unknown;

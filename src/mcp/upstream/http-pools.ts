@@ -1,11 +1,11 @@
-import { Pool } from '../../util/undici.ts';
+import { HttpClientPool } from '../../http/client/pool.ts';
 
 /**
  * One keep-alive connection pool per upstream origin, shared by every session and kept
  * across config reloads; closed once, at shutdown.
  */
 export class HttpPools {
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, HttpClientPool>();
   private readonly connections: number;
 
   constructor(connectionsPerOrigin = 128) {
@@ -13,18 +13,17 @@ export class HttpPools {
   }
 
   /** `origin` as compiled into the backend's IR: the same string on every request, so its hash is worked out once. */
-  get(origin: string): Pool {
+  get(origin: string): HttpClientPool {
     let pool = this.pools.get(origin);
     if (!pool) {
-      pool = new Pool(origin, { connections: this.connections, keepAliveTimeout: 30_000, pipelining: 1 });
+      pool = new HttpClientPool(origin, { connections: this.connections, keepAliveMs: 30_000 });
       this.pools.set(origin, pool);
     }
     return pool;
   }
 
-  async close(): Promise<void> {
-    const pools = [...this.pools.values()];
+  close(): void {
+    for (const pool of this.pools.values()) pool.close();
     this.pools.clear();
-    await Promise.allSettled(pools.map((p) => p.destroy()));
   }
 }

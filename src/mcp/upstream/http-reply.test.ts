@@ -1,8 +1,8 @@
 import { getEventListeners } from 'node:events';
 import { createServer, type ServerResponse, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HttpClientPool } from '../../http/client/pool.ts';
 import { HttpReply, type HttpReplyOptions } from './http-reply.ts';
 import type { Inbound, ReplySink } from './types.ts';
 
@@ -125,14 +125,14 @@ class Recorder implements ReplySink {
 
 describe('an upstream HTTP reply', () => {
   let server: Server;
-  let pool: Pool;
-  const on = (dispatcher: Pool, path: string, options: Partial<HttpReplyOptions> = {}): Recorder => {
+  let pool: HttpClientPool;
+  const on = (dispatcher: HttpClientPool, path: string, options: Partial<HttpReplyOptions> = {}): Recorder => {
     const recorder = new Recorder();
-    recorder.reply = new HttpReply(dispatcher, { method: 'GET', path }, { backend: 'b', timeoutMs: 5_000, maxMessageBytes: 4096, kind: 'request', inSession: false, ...options }, recorder);
+    recorder.reply = new HttpReply(dispatcher, { method: 'GET', path, headers: {} }, { backend: 'b', timeoutMs: 5_000, maxMessageBytes: 4096, kind: 'request', inSession: false, ...options }, recorder);
     return recorder;
   };
   /** A consumer that does something to the reply with every message it takes. */
-  const reacting = (dispatcher: Pool, path: string, react: (reply: HttpReply) => void): Recorder => {
+  const reacting = (dispatcher: HttpClientPool, path: string, react: (reply: HttpReply) => void): Recorder => {
     const recorder = new Recorder();
     const sink: ReplySink = {
       message(inbound) {
@@ -142,20 +142,22 @@ describe('an upstream HTTP reply', () => {
       end: () => recorder.end(),
       fail: (err) => recorder.fail(err),
     };
-    recorder.reply = new HttpReply(dispatcher, { method: 'GET', path }, { backend: 'b', timeoutMs: 5_000, maxMessageBytes: 4096, kind: 'request', inSession: false }, sink);
+    recorder.reply = new HttpReply(dispatcher, { method: 'GET', path, headers: {} }, { backend: 'b', timeoutMs: 5_000, maxMessageBytes: 4096, kind: 'request', inSession: false }, sink);
     return recorder;
   };
   const open = (path: string, options: Partial<HttpReplyOptions> = {}): Recorder => on(pool, path, options);
   const readAll = (path: string, options: Partial<HttpReplyOptions> = {}): Promise<unknown[]> => open(path, options).settled;
-  const release = (): Promise<void> => pool.request({ method: 'GET', path: '/release' }).then((r) => r.body.dump());
+  const release = async (): Promise<void> => {
+    await open('/release', { kind: 'message' }).settled;
+  };
 
   beforeAll(async () => {
     server = await startServer();
-    pool = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 4 });
+    pool = new HttpClientPool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 4 });
   });
 
   afterAll(async () => {
-    await pool.destroy();
+    pool.close();
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   });
@@ -230,7 +232,7 @@ describe('an upstream HTTP reply', () => {
   });
 
   it('times out, and is cancelled, while it waits for a connection of a busy pool', async () => {
-    const single = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1 });
+    const single = new HttpClientPool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1 });
     try {
       const busy = on(single, '/hang', { timeoutMs: 0 });
       let told = 0;
@@ -246,12 +248,12 @@ describe('an upstream HTTP reply', () => {
       expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
       busy.reply.stop();
     } finally {
-      await single.destroy();
+      single.close();
     }
   });
 
   it('never sends the request of a server stream given up while it waited for a connection', async () => {
-    const single = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1 });
+    const single = new HttpClientPool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1 });
     try {
       const busy = on(single, '/held');
       await busy.arrived(1);
@@ -264,7 +266,7 @@ describe('an upstream HTTP reply', () => {
       // The consumer stopped: it hears nothing more, not even the end.
       expect(stream.messages).toEqual([]);
     } finally {
-      await single.destroy();
+      single.close();
     }
   });
 
@@ -272,8 +274,8 @@ describe('an upstream HTTP reply', () => {
    * Runs `body` on a pool of one connection and checks that the connection was kept: a reply
    * not drained would have it destroyed, and the next one opened anew.
    */
-  const onOneConnection = async (body: (single: Pool) => Promise<void>): Promise<void> => {
-    const single = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1 });
+  const onOneConnection = async (body: (single: HttpClientPool) => Promise<void>): Promise<void> => {
+    const single = new HttpClientPool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1 });
     try {
       await on(single, '/sse').settled;
       const before = connections;
@@ -281,7 +283,7 @@ describe('an upstream HTTP reply', () => {
       expect(await on(single, '/sse').settled).toHaveLength(2);
       expect(connections).toBe(before);
     } finally {
-      await single.destroy();
+      single.close();
     }
   };
 

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Dispatcher } from 'undici';
+import type { ClientExchange, ClientRequest, HttpClientPool, ResponseHandler } from '../../http/client/pool.ts';
 import { parseMessage } from '../../jsonrpc/parse.ts';
 import { SseDecoder, type SseEvent } from './sse-reader.ts';
 import { UpstreamError, type Inbound, type ReplyControl, type ReplySink } from './types.ts';
@@ -12,8 +12,8 @@ const FAILURE_TEXT_BYTES = 4096;
 /**
  * What the exchange carries, and so which answers mean "no messages":
  * - `request`: a POST of a request, answered with its messages (202: none);
- * - `message`: a POST of a notification or a response, acknowledged by 202 (or a 200, whatever
- *   its body: some servers answer so, and nothing in it is read);
+ * - `message`: a POST of a notification or a response (or a DELETE of the session),
+ *   acknowledged by 202 or any other 2xx, whatever its body: nothing in it is read;
  * - `listen`: the GET of the session's server stream (405: the upstream offers none), which may
  *   idle as long as it likes once it is open.
  */
@@ -49,7 +49,7 @@ type Mode =
 
 /**
  * One HTTP exchange with an MCP upstream, and the JSON-RPC messages of its reply. The
- * object is undici's dispatch handler itself: the reply is decoded in undici's callbacks as
+ * object is the HTTP client's response handler itself: the reply is decoded in its callbacks as
  * its bytes arrive (an SSE stream event by event, a JSON body once whole, the empty status
  * as no messages, any other status as the upstream's failure) and each message is handed to
  * the sink there and then. Every forwarded request goes through one of these, so there is
@@ -61,21 +61,18 @@ type Mode =
  * socket.
  *
  * The timeout is a native timer of the exchange's own, re-armed on every chunk and cleared
- * when it ends (undici's own timeouts are off): undici's timers outlive their requests by up
- * to a second, long enough to be promoted to the old generation on every call. For the same
- * reason the listener on the caller's signal goes when the exchange ends: it holds undici's
- * controller and with it the response's raw headers, and the signal outlives the exchange.
+ * when it ends. The listener on the caller's signal goes when the exchange ends: it holds
+ * the reply, and the signal outlives the exchange.
  */
-export class HttpReply implements ReplyControl, Dispatcher.DispatchHandler {
+export class HttpReply implements ReplyControl, ResponseHandler {
   status = 0;
   headers: IncomingHttpHeaders = {};
   private readonly options: HttpReplyOptions;
   private readonly sink: ReplySink;
-  private controller: Dispatcher.DispatchController | undefined;
+  /** Undefined when the caller's signal had aborted before anything was sent. */
+  private readonly exchange: ClientExchange | undefined;
   private timer: NodeJS.Timeout | undefined;
   private onAbort: (() => void) | undefined;
-  /** Why the exchange was ended before undici started it: it is aborted as soon as it does. */
-  private abortedEarly: Error | undefined;
   private mode: Mode = 'waiting';
   private decoder: SseDecoder | undefined;
   /** A JSON body or a failure's text, as it arrives. */
@@ -85,27 +82,25 @@ export class HttpReply implements ReplyControl, Dispatcher.DispatchHandler {
   private settled = false;
   /** The consumer called stop(): it hears nothing more. */
   private stopped = false;
-  /** The consumer asked for a pause before undici started the exchange. */
-  private pausedEarly = false;
   /** The exchange has ended, one way or another. */
   private over = false;
 
-  constructor(dispatcher: Dispatcher, request: Pick<Dispatcher.DispatchOptions, 'method' | 'path' | 'headers' | 'body'>, options: HttpReplyOptions, sink: ReplySink) {
+  constructor(pool: HttpClientPool, request: ClientRequest, options: HttpReplyOptions, sink: ReplySink) {
     this.options = options;
     this.sink = sink;
-    // Armed now, not when undici starts the request: a request queued for a busy pool waits too.
     const { timeoutMs, signal } = options;
     if (signal?.aborted) {
-      this.abort(abortReason(signal));
+      this.over = true;
+      this.fail(this.error('unavailable', abortReason(signal).message));
       return;
     }
+    // Armed now, not once a connection takes the request: a request queued for a busy pool waits too.
     if (timeoutMs > 0) this.timer = setTimeout(() => this.timedOut(), timeoutMs);
     if (signal) {
       this.onAbort = aborter(this, signal);
       signal.addEventListener('abort', this.onAbort, { once: true });
     }
-    const { method, path, headers, body } = request;
-    dispatcher.dispatch({ method, path, headers, body, headersTimeout: 0, bodyTimeout: 0 }, this);
+    this.exchange = pool.dispatch(request, this);
   }
 
   stop(): void {
@@ -121,31 +116,19 @@ export class HttpReply implements ReplyControl, Dispatcher.DispatchHandler {
   pause(): void {
     // What follows a stop is drained, never held: a paused drain would keep its connection until the timeout.
     if (this.stopped || this.over) return;
-    if (this.controller) this.controller.pause();
-    else this.pausedEarly = true;
+    this.exchange?.pause();
   }
 
   resume(): void {
-    this.pausedEarly = false;
-    if (this.controller?.paused) this.controller.resume();
+    this.exchange?.resume();
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.abortedEarly) controller.abort(this.abortedEarly);
-    else if (this.pausedEarly) controller.pause();
-  }
-
-  /** Ends the exchange (the caller's signal, the timeout): through undici once it started it, at once before. */
+  /** Ends the exchange (the caller's signal, the timeout); the sink hears of it through onResponseError. */
   abort(reason: Error): void {
-    if (this.controller) return this.controller.abort(reason);
-    if (this.abortedEarly) return;
-    this.abortedEarly = reason;
-    this.release();
-    this.fail(reason instanceof UpstreamError ? reason : this.error('unavailable', reason.message, reason));
+    this.exchange?.abort(reason);
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+  onResponseStart(status: number, headers: IncomingHttpHeaders): void {
     this.status = status;
     this.headers = headers;
     this.timer?.refresh();
@@ -173,19 +156,19 @@ export class HttpReply implements ReplyControl, Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(chunk: Buffer): void {
     this.timer?.refresh();
     switch (this.mode) {
       case 'sse':
         try {
           this.decoder!.feed(chunk);
         } catch (err) {
-          this.giveUp(controller, this.error('protocol', (err as Error).message, err));
+          this.giveUp(this.error('protocol', (err as Error).message, err));
         }
         return;
       case 'json':
         if (this.bytes + chunk.length > this.options.maxMessageBytes) {
-          return this.giveUp(controller, this.error('protocol', `response body larger than ${this.options.maxMessageBytes} bytes`));
+          return this.giveUp(this.error('protocol', `response body larger than ${this.options.maxMessageBytes} bytes`));
         }
         this.keep(chunk);
         return;
@@ -199,7 +182,7 @@ export class HttpReply implements ReplyControl, Dispatcher.DispatchHandler {
         return;
       default:
         this.bytes += chunk.length;
-        if (this.bytes > MAX_DISCARD_BYTES) controller.abort(new Error('upstream kept sending after its response'));
+        if (this.bytes > MAX_DISCARD_BYTES) this.abort(new Error('upstream kept sending after its response'));
     }
   }
 
@@ -217,7 +200,7 @@ export class HttpReply implements ReplyControl, Dispatcher.DispatchHandler {
     this.end();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+  onResponseError(error: Error): void {
     this.release();
     if (error instanceof UpstreamError) return this.fail(error);
     switch (this.mode) {
@@ -253,10 +236,10 @@ export class HttpReply implements ReplyControl, Dispatcher.DispatchHandler {
     if (!this.stopped) this.sink.fail(failure);
   }
 
-  private giveUp(controller: Dispatcher.DispatchController, failure: UpstreamError): void {
+  private giveUp(failure: UpstreamError): void {
     this.fail(failure);
     this.mode = 'discarding';
-    controller.abort(failure);
+    this.abort(failure);
   }
 
   private isEmpty(status: number): boolean {
@@ -264,7 +247,7 @@ export class HttpReply implements ReplyControl, Dispatcher.DispatchHandler {
       case 'request':
         return status === 202;
       case 'message':
-        return status === 202 || status === 200;
+        return status >= 200 && status < 300;
       case 'listen':
         return status === 405;
     }

@@ -1,10 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { readSseEvents } from './sse-reader.ts';
-
-async function* chunks(parts: Buffer[]): AsyncGenerator<Buffer> {
-  for (const p of parts) yield p;
-}
+import { SseDecoder, type SseEvent } from './sse-reader.ts';
 
 function split(bytes: Buffer, cuts: number[]): Buffer[] {
   const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
@@ -18,9 +14,11 @@ function split(bytes: Buffer, cuts: number[]): Buffer[] {
   return out;
 }
 
-async function collect(parts: Buffer[], max = 1 << 20) {
-  const out = [];
-  for await (const e of readSseEvents(chunks(parts), max)) out.push(e);
+async function collect(parts: Buffer[], max = 1 << 20): Promise<SseEvent[]> {
+  const out: SseEvent[] = [];
+  const decoder = new SseDecoder(max, (e) => out.push(e));
+  for (const part of parts) decoder.feed(part);
+  decoder.end();
   return out;
 }
 

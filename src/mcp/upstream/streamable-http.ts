@@ -1,6 +1,7 @@
-import type { Dispatcher, Pool } from 'undici';
+import type { ClientRequest, HttpClientPool } from '../../http/client/pool.ts';
 import { isRequest, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../../jsonrpc/message.ts';
 import type { RemoteBackendIR } from '../../ir/types.ts';
+import { isSafeMethod } from '../safe-methods.ts';
 import { HttpReply, type ExchangeKind } from './http-reply.ts';
 import { responseTo } from './responses.ts';
 import { UpstreamError, type Inbound, type ReplyControl, type ReplySink, type UpstreamSession } from './types.ts';
@@ -11,7 +12,7 @@ const VALID_SESSION_ID = /^[\x21-\x7e]{1,1024}$/;
 
 export interface HttpSessionInit {
   readonly backend: RemoteBackendIR;
-  readonly pool: Pool;
+  readonly pool: HttpClientPool;
   readonly sessionId: string | null;
   readonly protocolVersion: string;
   readonly maxMessageBytes: number;
@@ -66,23 +67,21 @@ export class StreamableHttpSession implements UpstreamSession {
   }
 
   listen(sink: ReplySink, signal: AbortSignal): ReplyControl {
-    return this.exchange({ method: 'GET', path: this.path, headers: { ...this.baseHeaders, accept: 'text/event-stream' } }, 'listen', sink, signal);
+    return this.exchange({ method: 'GET', path: this.path, headers: { ...this.baseHeaders, accept: 'text/event-stream' }, replayable: true }, 'listen', sink, signal);
   }
 
   async end(): Promise<void> {
     if (!this.init.sessionId) return;
-    try {
-      const res = await this.init.pool.request({ method: 'DELETE', path: this.path, headers: this.baseHeaders, headersTimeout: this.init.backend.timeoutMs });
-      await res.body.dump();
-    } catch {
-      // The upstream forgets the session on its own when unreachable; nothing is lost.
-    }
+    // The upstream forgets the session on its own when unreachable or when it refuses: nothing is lost.
+    await new Promise<void>((done) => {
+      this.exchange({ method: 'DELETE', path: this.path, headers: this.baseHeaders, replayable: true }, 'message', { message: ignore, end: done, fail: () => done() });
+    });
   }
 
   /** Sends initialize without a session and returns the issued session id with the result. */
   static async initialize(
     backend: RemoteBackendIR,
-    pool: Pool,
+    pool: HttpClientPool,
     request: JsonRpcRequest,
     maxMessageBytes: number,
     callerHeaders?: Record<string, string>,
@@ -102,10 +101,13 @@ export class StreamableHttpSession implements UpstreamSession {
 
   private post(message: JsonRpcMessage, sink: ReplySink, signal?: AbortSignal, extraHeaders?: Record<string, string>, onTimeout?: () => void): HttpReply {
     const headers = extraHeaders ? { ...extraHeaders, ...this.postHeaders } : this.postHeaders;
-    return this.exchange({ method: 'POST', path: this.path, headers, body: JSON.stringify(message) }, isRequest(message) ? 'request' : 'message', sink, signal, onTimeout);
+    const request = isRequest(message);
+    // In a session, a repeat that reaches a restarted server is refused as an expired session, and recovery judges it.
+    const replayable = this.init.sessionId !== null || (request && (message.method === 'initialize' || isSafeMethod(message.method)));
+    return this.exchange({ method: 'POST', path: this.path, headers, body: JSON.stringify(message), replayable }, request ? 'request' : 'message', sink, signal, onTimeout);
   }
 
-  private exchange(request: Dispatcher.DispatchOptions, kind: ExchangeKind, sink: ReplySink, signal?: AbortSignal, onTimeout?: () => void): HttpReply {
+  private exchange(request: ClientRequest, kind: ExchangeKind, sink: ReplySink, signal?: AbortSignal, onTimeout?: () => void): HttpReply {
     const { backend, maxMessageBytes, sessionId } = this.init;
     return new HttpReply(this.init.pool, request, { backend: this.backend, kind, timeoutMs: backend.timeoutMs, maxMessageBytes, inSession: sessionId !== null, signal, onTimeout }, sink);
   }

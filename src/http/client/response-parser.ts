@@ -1,0 +1,277 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** What a parsed HTTP/1.1 response hands on, in order: its head, its body's bytes, its end. */
+export interface ResponseEvents {
+  head(status: number, headers: IncomingHttpHeaders): void;
+  data(chunk: Buffer): void;
+  end(): void;
+}
+
+export interface ResponseLimits {
+  /** The status line and headers together (and a chunked body's trailers). */
+  readonly maxHeadBytes: number;
+}
+
+/** The response broke HTTP/1.1's framing: the connection it came on cannot be trusted again. */
+export class HttpFramingError extends Error {
+  constructor(detail: string) {
+    super(`malformed HTTP response: ${detail}`);
+    this.name = 'HttpFramingError';
+  }
+}
+
+type State =
+  /** No response is expected: any byte is one too many. */
+  | 'idle'
+  | 'head'
+  | 'fixed-body'
+  | 'close-delimited-body'
+  | 'chunk-size'
+  | 'chunk-data'
+  | 'chunk-end'
+  | 'trailers';
+
+const CRLF = 0x0a0d;
+const LF = 0x0a;
+const HEAD_END = Buffer.from('\r\n\r\n');
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\0\r\n]*)?$/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Control characters but HTAB: never part of a field value. */
+const BAD_VALUE = /[\0-\x08\n-\x1f\x7f]/;
+const CONTENT_LENGTH = /^\d{1,15}$/;
+/** A chunk's size in hex (at most 2^52), then extensions, which are ignored. */
+const CHUNK_SIZE = /^([0-9a-fA-F]{1,13})[ \t]*(?:;[^\r\n]*)?$/;
+const MAX_CHUNK_LINE = 4096;
+const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d{1,9})/i;
+
+/**
+ * A push parser of HTTP/1.1 responses for a client that sends one request at a time on a
+ * connection (no pipelining): bytes go in as the socket delivers them, and the response's
+ * head, body bytes (as slices of what came in, de-chunked) and end come out. It is strict
+ * where leniency lets a response be read two ways (request smuggling's other face): a bare
+ * LF in the head, folded or unnamed fields, conflicting Content-Length values, bytes after
+ * a response, each is a HttpFramingError and the connection is done for.
+ */
+export class ResponseParser {
+  /** The last response may leave its connection open for the next request. */
+  keepAlive = false;
+  /** The server's Keep-Alive timeout hint in ms, when it gave one. */
+  keepAliveHintMs: number | undefined;
+  private readonly events: ResponseEvents;
+  private readonly limits: ResponseLimits;
+  private state: State = 'idle';
+  /** The part of a head, chunk-size line or trailer section that arrived so far. */
+  private partial: Buffer | undefined;
+  /** Bytes still to come of a fixed-length body or of the current chunk. */
+  private remaining = 0;
+  private trailerBytes = 0;
+
+  constructor(events: ResponseEvents, limits: ResponseLimits) {
+    this.events = events;
+    this.limits = limits;
+  }
+
+  /** A request went out: its response is what comes next. */
+  expectResponse(): void {
+    this.state = 'head';
+    this.partial = undefined;
+    this.keepAlive = false;
+    this.keepAliveHintMs = undefined;
+  }
+
+  get expecting(): boolean {
+    return this.state !== 'idle';
+  }
+
+  feed(input: Buffer): void {
+    let buf = input;
+    if (this.partial) {
+      buf = Buffer.concat([this.partial, input]);
+      this.partial = undefined;
+    }
+    let at = 0;
+    while (at < buf.length) {
+      switch (this.state) {
+        case 'idle':
+          throw new HttpFramingError('bytes arrived with no request waiting for them');
+        case 'head':
+          at = this.head(buf, at);
+          break;
+        case 'fixed-body':
+        case 'chunk-data': {
+          const end = Math.min(buf.length, at + this.remaining);
+          this.remaining -= end - at;
+          this.events.data(at === 0 && end === buf.length ? buf : buf.subarray(at, end));
+          at = end;
+          if (this.remaining === 0) {
+            if (this.state === 'fixed-body') return this.complete(buf, at);
+            this.state = 'chunk-end';
+          }
+          break;
+        }
+        case 'close-delimited-body':
+          this.events.data(at === 0 ? buf : buf.subarray(at));
+          return;
+        case 'chunk-size':
+          at = this.chunkSize(buf, at);
+          break;
+        case 'chunk-end':
+          if (buf.length - at < 2) {
+            this.partial = buf.subarray(at);
+            return;
+          }
+          if (buf.readUInt16LE(at) !== CRLF) throw new HttpFramingError('a chunk is not followed by CRLF');
+          at += 2;
+          this.state = 'chunk-size';
+          break;
+        case 'trailers':
+          at = this.trailer(buf, at);
+          if ((this.state as State) === 'idle') return this.complete(buf, at);
+          break;
+      }
+    }
+  }
+
+  /** The connection closed: this ends a body delimited by the close, and is a failure anywhere else in a response. */
+  closed(): void {
+    if (this.state === 'close-delimited-body') {
+      this.state = 'idle';
+      this.events.end();
+    } else if (this.state !== 'idle') {
+      throw new HttpFramingError(this.state === 'head' && this.partial === undefined ? 'the connection closed before a response' : 'the connection closed in the middle of the response');
+    }
+  }
+
+  private head(buf: Buffer, at: number): number {
+    const end = buf.indexOf(HEAD_END, at);
+    if (end < 0) {
+      if (buf.length - at > this.limits.maxHeadBytes) throw new HttpFramingError(`the head is larger than ${this.limits.maxHeadBytes} bytes`);
+      this.partial = buf.subarray(at);
+      return buf.length;
+    }
+    if (end - at > this.limits.maxHeadBytes) throw new HttpFramingError(`the head is larger than ${this.limits.maxHeadBytes} bytes`);
+    const lines = buf.toString('latin1', at, end).split('\r\n');
+    const status = STATUS_LINE.exec(lines[0]!);
+    if (!status) throw new HttpFramingError(`bad status line "${lines[0]!.slice(0, 80)}"`);
+    const code = Number(status[2]);
+    const headers = parseFields(lines, 1, lines.length);
+    const next = end + 4;
+    if (code < 200) {
+      // An interim response (100 Continue, 103 Early Hints): the final one follows.
+      if (code === 101) throw new HttpFramingError('the server switched protocols');
+      return next;
+    }
+    this.frame(code, status[1] === '1', headers);
+    this.events.head(code, headers);
+    if (this.state === 'idle') this.complete(buf, next);
+    return next;
+  }
+
+  /** Works out how the body is delimited (RFC 9112 §6.3) and whether the connection outlives it. */
+  private frame(status: number, http11: boolean, headers: IncomingHttpHeaders): void {
+    const connection = headerText(headers.connection).toLowerCase();
+    this.keepAlive = http11 ? !hasToken(connection, 'close') : hasToken(connection, 'keep-alive');
+    const hint = KEEP_ALIVE_TIMEOUT.exec(headerText(headers['keep-alive']));
+    this.keepAliveHintMs = hint ? Number(hint[1]) * 1000 : undefined;
+    const encoding = headers['transfer-encoding'];
+    const length = headers['content-length'];
+    if (status === 204 || status === 304) {
+      this.state = 'idle';
+    } else if (encoding !== undefined) {
+      // Both framings at once is how smuggling starts: the chunked one is read, and the connection not reused.
+      if (length !== undefined) this.keepAlive = false;
+      const codings = headerText(encoding).toLowerCase().split(',');
+      if (codings[codings.length - 1]!.trim() === 'chunked') {
+        this.state = 'chunk-size';
+      } else {
+        this.state = 'close-delimited-body';
+        this.keepAlive = false;
+      }
+    } else if (length !== undefined) {
+      this.remaining = contentLength(headerText(length));
+      this.state = this.remaining === 0 ? 'idle' : 'fixed-body';
+    } else {
+      this.state = 'close-delimited-body';
+      this.keepAlive = false;
+    }
+  }
+
+  private chunkSize(buf: Buffer, at: number): number {
+    const lf = buf.indexOf(LF, at);
+    if (lf < 0) {
+      if (buf.length - at > MAX_CHUNK_LINE) throw new HttpFramingError('a chunk-size line is too long');
+      this.partial = buf.subarray(at);
+      return buf.length;
+    }
+    if (lf === at || buf[lf - 1] !== 0x0d) throw new HttpFramingError('a chunk-size line does not end in CRLF');
+    const match = CHUNK_SIZE.exec(buf.toString('latin1', at, lf - 1));
+    if (!match) throw new HttpFramingError('bad chunk size');
+    const size = parseInt(match[1]!, 16);
+    if (size === 0) {
+      this.state = 'trailers';
+      this.trailerBytes = 0;
+    } else {
+      this.remaining = size;
+      this.state = 'chunk-data';
+    }
+    return lf + 1;
+  }
+
+  /** Trailer fields are read line by line, checked, and dropped: nothing here uses them. */
+  private trailer(buf: Buffer, at: number): number {
+    const lf = buf.indexOf(LF, at);
+    if (lf < 0) {
+      if (this.trailerBytes + buf.length - at > this.limits.maxHeadBytes) throw new HttpFramingError(`the trailers are larger than ${this.limits.maxHeadBytes} bytes`);
+      this.partial = buf.subarray(at);
+      return buf.length;
+    }
+    if (lf === at || buf[lf - 1] !== 0x0d) throw new HttpFramingError('a trailer line does not end in CRLF');
+    this.trailerBytes += lf + 1 - at;
+    if (this.trailerBytes > this.limits.maxHeadBytes) throw new HttpFramingError(`the trailers are larger than ${this.limits.maxHeadBytes} bytes`);
+    if (lf - 1 === at) this.state = 'idle';
+    else parseFields([buf.toString('latin1', at, lf - 1)], 0, 1);
+    return lf + 1;
+  }
+
+  private complete(buf: Buffer, at: number): void {
+    this.state = 'idle';
+    // One request at a time: whatever follows a response answers nothing.
+    if (at < buf.length) throw new HttpFramingError('bytes followed the end of the response');
+    this.events.end();
+  }
+}
+
+function parseFields(lines: readonly string[], from: number, to: number): IncomingHttpHeaders {
+  const headers: IncomingHttpHeaders = {};
+  for (let i = from; i < to; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new HttpFramingError(`bad header line "${line.slice(0, 80)}"`);
+    const name = line.slice(0, colon);
+    if (!TOKEN.test(name)) throw new HttpFramingError(`bad header name "${name.slice(0, 80)}"`);
+    const value = line.slice(colon + 1).trim();
+    if (BAD_VALUE.test(value)) throw new HttpFramingError(`bad value of header "${name}"`);
+    const key = name.toLowerCase();
+    const before = headers[key];
+    if (before === undefined) headers[key] = key === 'set-cookie' ? [value] : value;
+    else if (Array.isArray(before)) before.push(value);
+    else headers[key] = `${before}, ${value}`;
+  }
+  return headers;
+}
+
+/** Repeated Content-Length fields (or one listing several values) must all agree. */
+function contentLength(text: string): number {
+  const values = text.split(',');
+  const first = values[0]!.trim();
+  if (!CONTENT_LENGTH.test(first) || values.some((v) => v.trim() !== first)) throw new HttpFramingError(`bad content-length "${text.slice(0, 80)}"`);
+  return Number(first);
+}
+
+function headerText(value: string | string[] | undefined): string {
+  return value === undefined ? '' : Array.isArray(value) ? value.join(', ') : value;
+}
+
+function hasToken(list: string, token: string): boolean {
+  return list.split(',').some((t) => t.trim() === token);
+}
