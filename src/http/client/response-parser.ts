@@ -150,11 +150,13 @@ export class ResponseParser {
       return buf.length;
     }
     if (end - at > this.limits.maxHeadBytes) throw new HttpFramingError(`the head is larger than ${this.limits.maxHeadBytes} bytes`);
-    const lines = buf.toString('latin1', at, end).split('\r\n');
-    const status = STATUS_LINE.exec(lines[0]!);
-    if (!status) throw new HttpFramingError(`bad status line "${lines[0]!.slice(0, 80)}"`);
+    const text = buf.toString('latin1', at, end);
+    const statusEnd = text.indexOf('\r\n');
+    const statusLine = statusEnd < 0 ? text : text.slice(0, statusEnd);
+    const status = STATUS_LINE.exec(statusLine);
+    if (!status) throw new HttpFramingError(`bad status line "${statusLine.slice(0, 80)}"`);
     const code = Number(status[2]);
-    const headers = parseFields(lines, 1, lines.length);
+    const headers = statusEnd < 0 ? {} : parseFields(text, statusEnd + 2);
     const next = end + 4;
     if (code < 200) {
       // An interim response (100 Continue, 103 Early Hints): the final one follows.
@@ -229,7 +231,7 @@ export class ResponseParser {
     this.trailerBytes += lf + 1 - at;
     if (this.trailerBytes > this.limits.maxHeadBytes) throw new HttpFramingError(`the trailers are larger than ${this.limits.maxHeadBytes} bytes`);
     if (lf - 1 === at) this.state = 'idle';
-    else parseFields([buf.toString('latin1', at, lf - 1)], 0, 1);
+    else parseFields(buf.toString('latin1', at, lf - 1), 0);
     return lf + 1;
   }
 
@@ -241,23 +243,35 @@ export class ResponseParser {
   }
 }
 
-function parseFields(lines: readonly string[], from: number, to: number): IncomingHttpHeaders {
+/** The field lines of `text` from `from` on, one per CRLF. */
+function parseFields(text: string, from: number): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
-  for (let i = from; i < to; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new HttpFramingError(`bad header line "${line.slice(0, 80)}"`);
-    const name = line.slice(0, colon);
+  for (let start = from; start <= text.length; ) {
+    let end = text.indexOf('\r\n', start);
+    if (end < 0) end = text.length;
+    const colon = text.indexOf(':', start);
+    if (colon <= start || colon > end) throw new HttpFramingError(`bad header line "${text.slice(start, Math.min(end, start + 80))}"`);
+    const name = text.slice(start, colon);
     if (!TOKEN.test(name)) throw new HttpFramingError(`bad header name "${name.slice(0, 80)}"`);
-    const value = line.slice(colon + 1).trim();
+    let valueStart = colon + 1;
+    let valueEnd = end;
+    while (valueStart < valueEnd && isBlank(text.charCodeAt(valueStart))) valueStart++;
+    while (valueEnd > valueStart && isBlank(text.charCodeAt(valueEnd - 1))) valueEnd--;
+    const value = text.slice(valueStart, valueEnd);
     if (BAD_VALUE.test(value)) throw new HttpFramingError(`bad value of header "${name}"`);
     const key = name.toLowerCase();
     const before = headers[key];
     if (before === undefined) headers[key] = key === 'set-cookie' ? [value] : value;
     else if (Array.isArray(before)) before.push(value);
     else headers[key] = `${before}, ${value}`;
+    start = end + 2;
   }
   return headers;
+}
+
+/** Optional whitespace around a field value: SP and HTAB only. */
+function isBlank(code: number): boolean {
+  return code === 0x20 || code === 0x09;
 }
 
 /** Repeated Content-Length fields (or one listing several values) must all agree. */
