@@ -1,9 +1,8 @@
 /**
  * The floor every HTTP proxy stands on: a blind pass-through that understands nothing of MCP.
- * node:http in front, an undici pool behind (the same pool settings as the gateway's); the
- * request body is read whole, the reply is written on chunk by chunk from undici's dispatcher
- * callbacks (no streams in between, the cheapest way through undici), untouched but for
- * hop-by-hop headers. Scenario (a)
+ * node:http in front, the gateway's own upstream HTTP client behind (src/http/client/pool.ts,
+ * the same pool settings); the request body is read whole, the reply is written on chunk by
+ * chunk from the client's callbacks, untouched but for hop-by-hop headers. Scenario (a)
  * measures it next to the gateway, so the gateway's cost for understanding MCP shows apart
  * from the cost of being one more process and one more hop on a small machine.
  *
@@ -12,14 +11,16 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { Pool } from 'undici';
+import { HttpClientPool, type ClientRequest } from '../src/http/client/pool.ts';
 import { announce, serveProcessStats } from './proc-stats.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'host', 'upgrade', 'te', 'trailer', 'proxy-connection']);
+/** What the HTTP client writes itself, besides. */
+const REQUEST_DROPPED = new Set([...HOP_BY_HOP, 'content-length']);
 
-function forwardable(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+function forwardable(headers: IncomingHttpHeaders, dropped: ReadonlySet<string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined && !dropped.has(name)) out[name] = Array.isArray(value) ? value.join(', ') : value;
   return out;
 }
 
@@ -29,27 +30,26 @@ if (!values.upstream) {
   process.exit(2);
 }
 const upstream = new URL(values.upstream);
-const pool = new Pool(upstream.origin, { connections: 128, keepAliveTimeout: 30_000, pipelining: 1 });
+const pool = new HttpClientPool(upstream.origin, { connections: 128, keepAliveMs: 30_000 });
 
 const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', () => {
-    const body = chunks.length > 0 ? Buffer.concat(chunks) : null;
+    const body = chunks.length > 0 ? Buffer.concat(chunks).toString() : undefined;
     pool.dispatch(
-      { method: req.method as 'POST', path: req.url ?? '/', headers: forwardable(req.headers), body },
+      { method: req.method as ClientRequest['method'], path: req.url ?? '/', headers: forwardable(req.headers, REQUEST_DROPPED), body },
       {
-        onRequestStart() {},
-        onResponseStart(_controller, status, headers) {
-          res.writeHead(status, forwardable(headers));
+        onResponseStart(status, headers) {
+          res.writeHead(status, forwardable(headers, HOP_BY_HOP));
         },
-        onResponseData(_controller, chunk) {
+        onResponseData(chunk) {
           res.write(chunk);
         },
         onResponseEnd() {
           res.end();
         },
-        onResponseError(_controller, err) {
+        onResponseError(err) {
           if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
           res.end(err.message);
         },

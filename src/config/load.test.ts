@@ -87,6 +87,15 @@ colour: blue
     expect(err.message).toMatch(/gw\.yaml:13:\d+: backends\[0\]\.headers\.authorization: environment variable WEATHER_TOKEN is not set/);
   });
 
+  it('refuses upstream headers that are no header, span lines or frame the request', () => {
+    const withHeaders = (lines: string): string => VALID.replace('      authorization: Bearer ${WEATHER_TOKEN}', lines);
+    const err = errorOf(withHeaders('      "x bad": v\n      Content-Length: "5"\n      x-ok: "a\\r\\nx-injected: 1"'));
+    expect(err.message).toMatch(/backends\[0\]\.headers\.x bad: expected an HTTP header name/);
+    expect(err.message).toMatch(/backends\[0\]\.headers\.Content-Length: this header frames the request or the connection/);
+    expect(err.message).toMatch(/backends\[0\]\.headers\.x-ok: expected a header value on one line/);
+    expect(loadConfigText(withHeaders('      Host: api.example'), 'gw.yaml', { env: {} }).backends.get('weather')).toMatchObject({ headers: { Host: 'api.example' } });
+  });
+
   it('reads ${file:...} secrets relative to the config file, with defaults and escapes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'switchboard-cfg-'));
     writeFileSync(join(dir, 'token'), 'from-file\n');

@@ -181,6 +181,17 @@ describe('HttpClientPool', () => {
     expect(connections()).toBe(0);
   });
 
+  it('writes host, content-length and framing itself: a caller may name the host, not the framing', async () => {
+    const { origin, connections } = await echoServer();
+    const p = pool(origin);
+    const named = JSON.parse((await send(p, { method: 'GET', path: '/', headers: { Host: 'api.example' } })).body);
+    expect(named.headers.host).toBe('api.example');
+    for (const name of ['content-length', 'Transfer-Encoding', 'connection', 'upgrade', 'te']) {
+      await expect(send(p, { method: 'POST', path: '/', headers: { [name]: '0' }, body: 'x' })).rejects.toThrow(`request header "${name}" is the HTTP client's to write`);
+    }
+    expect(connections()).toBe(1);
+  });
+
   it("gives up an idle connection a second before the server's Keep-Alive hint says it closes it", async () => {
     let opened = 0;
     const { server, origin } = await listen(createHttpServer((_req, res) => res.end('ok')));

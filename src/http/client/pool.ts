@@ -55,6 +55,10 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** What would end a header line or the request line early, letting a value inject headers. */
 const LINE_BREAK = /[\0\r\n]/;
 const PATH = /^\/[\x21-\x7e]*$/;
+/** Headers that frame the message or the connection: a caller's value would contradict the client's own (request smuggling's start). */
+export const FRAMING_HEADERS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer']);
+/** The lengths of those names and of "host", so that other names are never lowercased. */
+const FRAMING_NAME_LENGTHS: ReadonlySet<number> = new Set([...FRAMING_HEADERS, 'host'].map((name) => name.length));
 
 export const plainOrTlsConnector: Connector = (origin) => {
   const host = origin.hostname.startsWith('[') ? origin.hostname.slice(1, -1) : origin.hostname;
@@ -167,13 +171,20 @@ export class HttpClientPool {
 
   private head(request: ClientRequest): string {
     if (!PATH.test(request.path)) throw new TypeError(`bad request path "${request.path.slice(0, 80)}"`);
-    let head = `${request.method} ${request.path} HTTP/1.1\r\nhost: ${this.hostHeader}\r\n`;
+    let head = `${request.method} ${request.path} HTTP/1.1\r\n`;
+    let hostGiven = false;
     const headers = request.headers;
     for (const name in headers) {
       const value = headers[name]!;
       if (!TOKEN.test(name) || LINE_BREAK.test(value)) throw new TypeError(`bad request header "${name.slice(0, 80)}"`);
+      if (FRAMING_NAME_LENGTHS.has(name.length)) {
+        const lower = name.toLowerCase();
+        if (lower === 'host') hostGiven = true;
+        else if (FRAMING_HEADERS.has(lower)) throw new TypeError(`request header "${name}" is the HTTP client's to write`);
+      }
       head += `${name}: ${value}\r\n`;
     }
+    if (!hostGiven) head += `host: ${this.hostHeader}\r\n`;
     return request.body === undefined ? `${head}\r\n` : `${head}content-length: ${Buffer.byteLength(request.body)}\r\n\r\n`;
   }
 
