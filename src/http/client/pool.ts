@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect } from 'node:tls';
+import { FRAMING_HEADERS, HTTP_TOKEN, LINE_BREAK } from '../fields.ts';
 import { ResponseParser, type ResponseEvents } from './response-parser.ts';
 
 export interface ClientRequest {
@@ -51,12 +52,7 @@ export interface HttpClientPoolOptions {
 /** A connection the server hints it keeps idle this long is given up a second sooner, so a request never races its close. */
 const KEEP_ALIVE_MARGIN_MS = 1000;
 const SWEEP_INTERVAL_MS = 1000;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** What would end a header line or the request line early, letting a value inject headers. */
-const LINE_BREAK = /[\0\r\n]/;
 const PATH = /^\/[\x21-\x7e]*$/;
-/** Headers that frame the message or the connection: a caller's value would contradict the client's own (request smuggling's start). */
-export const FRAMING_HEADERS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer']);
 /** The lengths of those names and of "host", so that other names are never lowercased. */
 const FRAMING_NAME_LENGTHS: ReadonlySet<number> = new Set([...FRAMING_HEADERS, 'host'].map((name) => name.length));
 
@@ -176,7 +172,7 @@ export class HttpClientPool {
     const headers = request.headers;
     for (const name in headers) {
       const value = headers[name]!;
-      if (!TOKEN.test(name) || LINE_BREAK.test(value)) throw new TypeError(`bad request header "${name.slice(0, 80)}"`);
+      if (!HTTP_TOKEN.test(name) || LINE_BREAK.test(value)) throw new TypeError(`bad request header "${name.slice(0, 80)}"`);
       if (FRAMING_NAME_LENGTHS.has(name.length)) {
         const lower = name.toLowerCase();
         if (lower === 'host') hostGiven = true;

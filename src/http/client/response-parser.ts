@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { HTTP_TOKEN } from '../fields.ts';
 
 /** What a parsed HTTP/1.1 response hands on, in order: its head, its body's bytes, its end. */
 export interface ResponseEvents {
@@ -35,7 +36,6 @@ const CRLF = 0x0a0d;
 const LF = 0x0a;
 const HEAD_END = Buffer.from('\r\n\r\n');
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\0\r\n]*)?$/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Control characters but HTAB: never part of a field value. */
 const BAD_VALUE = /[\0-\x08\n-\x1f\x7f]/;
 const CONTENT_LENGTH = /^\d{1,15}$/;
@@ -252,7 +252,7 @@ function parseFields(text: string, from: number): IncomingHttpHeaders {
     const colon = text.indexOf(':', start);
     if (colon <= start || colon > end) throw new HttpFramingError(`bad header line "${text.slice(start, Math.min(end, start + 80))}"`);
     const name = text.slice(start, colon);
-    if (!TOKEN.test(name)) throw new HttpFramingError(`bad header name "${name.slice(0, 80)}"`);
+    if (!HTTP_TOKEN.test(name)) throw new HttpFramingError(`bad header name "${name.slice(0, 80)}"`);
     let valueStart = colon + 1;
     let valueEnd = end;
     while (valueStart < valueEnd && isBlank(text.charCodeAt(valueStart))) valueStart++;
