@@ -9,11 +9,18 @@
  * share the cores, so the absolute figures are those of a busier machine than the bench's:
  * read the pairs, not the rates.
  *
- * Run: node bench/ab.ts --against REV [--concurrency 16] [--rounds 8] [--duration 5] [--warmup 1] [--warm-rounds 8]
+ * With --policy both gateways run scenario (g)'s policy stack (JWT, 20 CEL rules, audit to a
+ * file each) and the load sends its token.
+ *
+ * Run: node bench/ab.ts --against REV [--policy] [--concurrency 16] [--rounds 8] [--duration 5] [--warmup 1] [--warm-rounds 8]
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stopAllChildren } from './child.ts';
-import { gatewayConfig, httpBackend } from './gateway-config.ts';
+import { gatewayConfig, httpBackend, policyStack } from './gateway-config.ts';
+import { startIssuer, type Issuer } from './jwks.ts';
 import { failedCalls, measure, type Measurement } from './measure.ts';
 import { Processes } from './processes.ts';
 import type { ScenarioContext, Target } from './scenario.ts';
@@ -21,10 +28,11 @@ import { median } from './stats.ts';
 import { MAX_WARM_ROUNDS, warmUntilSettled } from './warm-up.ts';
 import { checkoutOrExit } from './worktree.ts';
 
-const USAGE = 'usage: node bench/ab.ts --against REV [--concurrency N] [--rounds N] [--duration S] [--warmup S] [--warm-rounds N]';
+const USAGE = 'usage: node bench/ab.ts --against REV [--policy] [--concurrency N] [--rounds N] [--duration S] [--warmup S] [--warm-rounds N]';
 const { values } = parseArgs({
   options: {
     against: { type: 'string' },
+    policy: { type: 'boolean', default: false },
     concurrency: { type: 'string', default: '16' },
     rounds: { type: 'string', default: '8' },
     duration: { type: 'string', default: '5' },
@@ -44,13 +52,24 @@ const ctx: ScenarioContext = { gatewayExecArgv: [], gatewayLogLevel: 'silent', i
 const processes = new Processes();
 const log = (text: string): void => void process.stdout.write(`${text}\n`);
 let failed = false;
+let issuer: Issuer | undefined;
+const auditDir = values.policy ? mkdtempSync(join(os.tmpdir(), 'switchboard-ab-')) : undefined;
 try {
   const upstream = await processes.upstream();
-  const config = gatewayConfig([httpBackend('echo', upstream.url)]);
-  const load = { mode: 'call' as const, tool: 'echo__echo' };
+  const backends = [httpBackend('echo', upstream.url)];
+  let config = (_auditFile: string) => gatewayConfig(backends);
+  let headers: Record<string, string> | undefined;
+  if (auditDir) {
+    issuer = await startIssuer();
+    const audience = 'https://switchboard.bench/mcp';
+    const stack = { issuer: issuer.issuer, audience, subject: 'bench-client', jwksUrl: issuer.jwksUrl, allowedTool: 'echo' };
+    config = (auditFile) => gatewayConfig(backends, policyStack({ ...stack, auditFile: join(auditDir, auditFile) }));
+    headers = { authorization: `Bearer ${await issuer.token(stack.subject, audience)}` };
+  }
+  const load = { mode: 'call' as const, tool: 'echo__echo', ...(headers ? { headers } : {}) };
   const targets: Target[] = [];
   for (const [name, tree] of [['gateway', undefined], [`gateway @${worktree.commit}`, worktree.dir]] as const) {
-    const gateway = await processes.gateway(ctx, config, name, [], tree);
+    const gateway = await processes.gateway(ctx, config(`${targets.length}.jsonl`), name, [], tree);
     targets.push({ name, url: gateway.url, load, server: gateway.child });
   }
   const settings = { concurrency: numbers.concurrency, duration: numbers.duration, warmup: numbers.warmup };
@@ -75,5 +94,7 @@ try {
 } finally {
   await processes.stopAll();
   await stopAllChildren(3_000);
+  await issuer?.close();
+  if (auditDir) rmSync(auditDir, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

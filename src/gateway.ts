@@ -199,7 +199,7 @@ export class Gateway {
     }
   }
 
-  /** Synchronous up to the endpoint unless an authenticator waits: the common path costs no extra promise. */
+  /** Synchronous up to the endpoint unless a token must be verified: the common path costs no extra promise. */
   private serve(listener: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const snapshot = this.snapshot;
     const url = req.url ?? '/';
@@ -218,7 +218,9 @@ export class Gateway {
     if (address === peer) for (const h of FORWARDING_HEADERS) delete req.headers[h];
     const authenticator = entry.route.authenticator;
     if (!authenticator) return this.serveAs(entry, snapshot, req, res, anonymous(address));
-    return authenticator.authenticate(req, address).then((identity) => this.serveAs(entry, snapshot, req, res, identity));
+    const identity = authenticator.authenticate(req, address);
+    if (identity instanceof Promise) return identity.then((known) => this.serveAs(entry, snapshot, req, res, known));
+    return this.serveAs(entry, snapshot, req, res, identity);
   }
 
   private serveAs(entry: RouteEntry, snapshot: Snapshot, req: IncomingMessage, res: ServerResponse, identity: Identity): Promise<void> {

@@ -3,11 +3,10 @@ import type { TLSSocket } from 'node:tls';
 import { HttpError } from '../../http/errors.ts';
 import type { AuthenticationIR, OAuthIR } from '../../ir/types.ts';
 import type { Identity } from '../identity.ts';
-import { anonymous } from '../identity.ts';
+import type { MaybePromise } from '../../util/maybe-promise.ts';
 import { matchApiKey } from './api-keys.ts';
 import { AuthError } from './errors.ts';
-import { JwtVerifier } from './jwt.ts';
-
+import { JwtVerifier, type VerifiedJwt } from './jwt.ts';
 import { spiffeIdOf } from './spiffe.ts';
 
 /** Fetches a JSON document through the gateway's SSRF guard. */
@@ -40,60 +39,75 @@ export class Authenticator {
       : 'Bearer realm="switchboard"';
   }
 
-  async authenticate(req: IncomingMessage, address: string): Promise<Identity> {
+  /**
+   * The caller's identity, or a refusal. Synchronous unless a token must be verified (first
+   * use, expired key cache): agents send the same token with every call, and its remembered
+   * verification costs no promise.
+   */
+  authenticate(req: IncomingMessage, address: string): MaybePromise<Identity> {
     if (/[?&]access_token=/.test(req.url ?? '')) {
       throw this.refuse(new AuthError('invalid_request', 'tokens in the query string are not accepted; send an Authorization header'));
     }
-    const methods: Array<'jwt' | 'apiKey' | 'mtls'> = [];
-    let identity = anonymous(address);
-    try {
-      const authorization = req.headers.authorization;
-      if (this.jwt && authorization !== undefined) {
-        const token = BEARER.exec(authorization)?.[1];
-        if (!token) throw new AuthError('invalid_request', 'malformed Authorization header: expected "Bearer <token>"');
-        const verified = await this.jwt.verify(token);
-        methods.push('jwt');
-        identity = { ...identity, subject: verified.subject, issuer: verified.issuer, claims: verified.claims, scopes: verified.scopes, bearer: token };
-      }
-      const keys = this.ir.apiKeys;
-      const presented = keys && req.headers[keys.header];
-      if (keys && presented !== undefined) {
-        const entry = typeof presented === 'string' ? matchApiKey(presented, keys.keys) : undefined;
-        if (!entry) throw new AuthError('invalid_token', 'unknown API key');
-        methods.push('apiKey');
-        // The key has done its job: no later stage (policies, external authorizer) sees it.
-        delete req.headers[keys.header];
-        identity = { ...identity, subject: identity.subject ?? entry.name, apiKey: { name: entry.name, attributes: entry.attributes } };
-      }
-      if (this.ir.mtls) {
-        const spiffe = 'encrypted' in req.socket ? spiffeIdOf(req.socket as TLSSocket) : undefined;
-        if (spiffe) {
-          methods.push('mtls');
-          identity = { ...identity, subject: identity.subject ?? spiffe, spiffe };
-        } else if (this.ir.mtls.required) {
-          // No credential at all: a bare challenge (RFC 6750 §3.1), like a missing token.
-          throw this.refuse(undefined);
-        }
-      }
-    } catch (err) {
-      if (err instanceof AuthError) throw this.refuse(err);
-      throw err;
-    }
-    if (methods.length === 0 && this.ir.mode === 'strict') throw this.refuse(undefined);
-    identity = { ...identity, methods };
-    if (methods.includes('jwt') && this.oauth) {
-      const missing = this.oauth.requiredScopes.filter((s) => !identity.scopes.includes(s));
-      if (missing.length > 0) throw this.refuse(new AuthError('insufficient_scope', `the token lacks scope ${missing.join(' ')}`));
-    }
-    return identity;
+    const authorization = req.headers.authorization;
+    if (!this.jwt || authorization === undefined) return this.identify(req, address, undefined);
+    const token = BEARER.exec(authorization)?.[1];
+    if (!token) throw this.refuse(new AuthError('invalid_request', 'malformed Authorization header: expected "Bearer <token>"'));
+    const recalled = this.jwt.recall(token);
+    if (recalled) return this.identify(req, address, { token, verified: recalled });
+    return this.jwt.verify(token).then(
+      (verified) => this.identify(req, address, { token, verified }),
+      (err: unknown) => {
+        throw err instanceof AuthError ? this.refuse(err) : err;
+      },
+    );
   }
 
-  /**
-   * A token is verified once and remembered until it expires: agents send the same token
-   * with every call, and a signature check costs more than the rest of the request.
-   * Bounded; when full it starts over. (Keys are not re-fetched for a remembered token,
-   * exactly as a token verified a moment ago stays valid until its exp.)
-   */
+  /** The identity from a verified bearer token (if any) and the request's other credentials. */
+  private identify(req: IncomingMessage, address: string, bearer: { token: string; verified: VerifiedJwt } | undefined): Identity {
+    const methods: Array<'jwt' | 'apiKey' | 'mtls'> = bearer ? ['jwt'] : [];
+    let subject = bearer?.verified.subject;
+    let apiKey: Identity['apiKey'];
+    let spiffe: string | undefined;
+    const keys = this.ir.apiKeys;
+    const presented = keys && req.headers[keys.header];
+    if (keys && presented !== undefined) {
+      const entry = typeof presented === 'string' ? matchApiKey(presented, keys.keys) : undefined;
+      if (!entry) throw this.refuse(new AuthError('invalid_token', 'unknown API key'));
+      methods.push('apiKey');
+      // The key has done its job: no later stage (policies, external authorizer) sees it.
+      delete req.headers[keys.header];
+      subject ??= entry.name;
+      apiKey = { name: entry.name, attributes: entry.attributes };
+    }
+    if (this.ir.mtls) {
+      spiffe = 'encrypted' in req.socket ? spiffeIdOf(req.socket as TLSSocket) : undefined;
+      if (spiffe) {
+        methods.push('mtls');
+        subject ??= spiffe;
+      } else if (this.ir.mtls.required) {
+        // No credential at all: a bare challenge (RFC 6750 §3.1), like a missing token.
+        throw this.refuse(undefined);
+      }
+    }
+    if (methods.length === 0 && this.ir.mode === 'strict') throw this.refuse(undefined);
+    const scopes = bearer?.verified.scopes ?? [];
+    if (bearer && this.oauth) {
+      const missing = this.oauth.requiredScopes.filter((s) => !scopes.includes(s));
+      if (missing.length > 0) throw this.refuse(new AuthError('insufficient_scope', `the token lacks scope ${missing.join(' ')}`));
+    }
+    return {
+      methods,
+      subject,
+      issuer: bearer?.verified.issuer,
+      claims: bearer?.verified.claims ?? {},
+      scopes,
+      apiKey,
+      spiffe,
+      address,
+      bearer: bearer?.token,
+    };
+  }
+
   /** 401 (or 403 for scope, 400 for a malformed request) with the challenge MCP clients follow to get a token. */
   private refuse(err: AuthError | undefined): HttpError {
     if (!err) return new HttpError(401, 'authentication required', { 'www-authenticate': this.challenge });

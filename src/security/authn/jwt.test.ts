@@ -351,6 +351,30 @@ describe('remembered verifications', () => {
   });
 });
 
+describe('recalling a remembered verification without waiting', () => {
+  it('answers only for the very token verified before, while it holds', async () => {
+    const verifier = inlineVerifier([rsa.jwk], { clockToleranceSec: 0 });
+    const token = await sign({ exp: now() + 1 });
+    expect(verifier.recall(token)).toBeUndefined();
+    const result = await verifier.verify(token);
+    expect(verifier.recall(token)).toBe(result);
+    const [header, , signature] = token.split('.');
+    expect(verifier.recall(`${header}.${b64({ ...claims(), sub: 'admin' })}.${signature}`)).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 2_100));
+    expect(verifier.recall(token)).toBeUndefined();
+  });
+
+  it('leaves a token whose issuer keys are past their cache lifetime to verify()', async () => {
+    const { verifier: fresh } = await remoteVerifier();
+    const token = await sign();
+    await fresh.verify(token);
+    expect(fresh.recall(token)?.subject).toBe('alice');
+    const { verifier: stale } = await remoteVerifier([rsa.jwk], { jwksCacheMs: 0, jwksRefreshMinIntervalMs: 0 });
+    await stale.verify(token);
+    expect(stale.recall(token)).toBeUndefined();
+  });
+});
+
 describe('JWKS from a URL', () => {
   it('caches the key set for jwksCacheMs', async () => {
     const cached = await remoteVerifier();

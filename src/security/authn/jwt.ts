@@ -63,6 +63,8 @@ const KEY_TYPES = new Map<string, { kty: string; crv?: string }>([
 interface KeySet {
   /** The configured keys a token with this kid may have been signed with. */
   keysFor(kid: string | undefined): Promise<readonly JWK[]>;
+  /** Those keys when they are at hand and fresh, without waiting; undefined when only keysFor can tell. */
+  current(kid: string | undefined): readonly JWK[] | undefined;
 }
 
 /**
@@ -123,6 +125,18 @@ export class JwtVerifier {
     }
   }
 
+  /**
+   * The result for a token verified before, when it still holds and its issuer's keys are at
+   * hand: the per-call path, with no promise to wait for. Undefined means "ask verify()", which
+   * may refresh keys, verify afresh or refuse.
+   */
+  recall(token: string): VerifiedJwt | undefined {
+    const known = this.#remembered.get(token);
+    if (!known) return undefined;
+    const keys = known.issuer.keys.current(known.kid);
+    return keys && stillHolds(known, keys) ? known.result : undefined;
+  }
+
   /** Verifies a compact JWS; throws AuthError('invalid_token', reason) on any failure. */
   async verify(token: string): Promise<VerifiedJwt> {
     if (typeof token !== 'string') throw refused('malformed token');
@@ -132,8 +146,7 @@ export class JwtVerifier {
     let keys: readonly JWK[] | undefined;
     if (known) {
       keys = await known.issuer.keys.keysFor(known.kid);
-      // jose's rule: expired once exp <= now - tolerance. An expired one is verified afresh, to be refused with the precise reason.
-      if (keys.includes(known.jwk) && known.exp > Math.floor(Date.now() / 1000) - known.issuer.clockToleranceSec) return known.result;
+      if (stillHolds(known, keys)) return known.result;
     }
     const { header, payload } = decode(token);
     const { alg, kid } = header as { alg?: unknown; kid?: unknown };
@@ -180,6 +193,15 @@ export class JwtVerifier {
     if (!key) byAlg.set(alg, (key = jose().importJWK(jwk, alg)));
     return key;
   }
+}
+
+/**
+ * A remembered verification holds while its key is among the issuer's current ones and the
+ * token has not expired (jose's rule: expired once exp <= now - tolerance). An expired one is
+ * verified afresh, to be refused with the precise reason.
+ */
+function stillHolds(known: Remembered, keys: readonly JWK[]): boolean {
+  return keys.includes(known.jwk) && known.exp > Math.floor(Date.now() / 1000) - known.issuer.clockToleranceSec;
 }
 
 /** Reasons are fixed strings: nothing from the token, or from jose's messages about it, reaches them. */
@@ -276,6 +298,10 @@ class StaticKeys implements KeySet {
   async keysFor(kid: string | undefined): Promise<readonly JWK[]> {
     return withKid(this.#keys, kid);
   }
+
+  current(kid: string | undefined): readonly JWK[] {
+    return withKid(this.#keys, kid);
+  }
 }
 
 interface RemoteOptions {
@@ -299,13 +325,22 @@ class RemoteKeys implements KeySet {
   }
 
   async keysFor(kid: string | undefined): Promise<readonly JWK[]> {
-    const fresh = performance.now() - this.#fetchedAt < this.#options.cacheMs;
     // Fail closed: keys past their cache lifetime may have been revoked, so they are not used.
-    if (!fresh && !(await this.#refresh())) throw refused('signing keys unavailable');
+    if (!this.#fresh() && !(await this.#refresh())) throw refused('signing keys unavailable');
     const keys = withKid(this.#keys, kid);
     // An unknown kid usually means the issuer rotated keys; #refresh keeps random kids from turning into a fetch flood.
     if (keys.length === 0 && kid !== undefined && (await this.#refresh())) return withKid(this.#keys, kid);
     return keys;
+  }
+
+  current(kid: string | undefined): readonly JWK[] | undefined {
+    if (!this.#fresh()) return undefined;
+    const keys = withKid(this.#keys, kid);
+    return keys.length > 0 ? keys : undefined;
+  }
+
+  #fresh(): boolean {
+    return performance.now() - this.#fetchedAt < this.#options.cacheMs;
   }
 
   /** Resolves to whether fresh keys arrived. Concurrent callers share one fetch; none starts within minIntervalMs of the last. */
