@@ -26,7 +26,7 @@
 import type * as Cel from '@bufbuild/cel';
 import type * as CelExt from '@bufbuild/cel/ext';
 import { lazyModule } from '../util/lazy-module.ts';
-import { ActivationPaths, precheck, prefilterOf } from './cel-prefilter.ts';
+import { ActivationPaths, precheck, prefilterOf, type Prefilter } from './cel-prefilter.ts';
 
 type CelInput = Cel.CelInput;
 const cel = lazyModule<typeof Cel>('@bufbuild/cel');
@@ -36,6 +36,8 @@ export interface CompiledCel {
   readonly source: string;
   /** Top-level variables the expression reads (e.g. ['mcp','jwt']), so callers compute only those. */
   readonly variables: ReadonlySet<string>;
+  /** The string equalities the expression cannot be true without (cel-prefilter.ts); undefined when it has none or was compiled without. */
+  readonly prefilter: Prefilter | undefined;
   /** Evaluates to a boolean; a non-boolean result or a runtime error (missing field, type error) is returned as {error} — callers treat it as "rule does not match" for allow and as a match for deny (fail closed). Given as ActivationPaths, the activation lets the expressions of one decision share its field lookups. */
   evaluate(activation: Record<string, unknown> | ActivationPaths): { value: boolean } | { error: string };
 }
@@ -132,6 +134,7 @@ export function compileCel(source: string, allowedVariables: readonly string[], 
   return {
     source,
     variables,
+    prefilter,
     evaluate(given) {
       const paths = given instanceof ActivationPaths ? given : undefined;
       const activation = paths ? paths.activation : (given as Record<string, unknown>);

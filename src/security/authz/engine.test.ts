@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../config/errors.ts';
 import { loadConfigObject } from '../../config/load.ts';
 import type { ConfigInput } from '../../config/schema.ts';
-import type { AuthorizationIR } from '../../ir/types.ts';
+import type { AccessRuleIR, AuthorizationIR } from '../../ir/types.ts';
+import { compileCel } from '../cel.ts';
 import { anonymous, type Identity } from '../identity.ts';
 import { decide, isBaseProtocol, type Decision } from './engine.ts';
-import type { AuthzRequest } from './request.ts';
+import { CEL_VARIABLES, type AuthzRequest } from './request.ts';
 
 /**
  * decide() over policies compiled from real configuration: every case goes through the
@@ -517,6 +518,52 @@ describe('decide: CEL conditions', () => {
     const byName = compile({ rules: [{ name: 'not-rm', when: 'mcp.tool.name != "rm"' }] });
     expect(allowed(byName, 'tools/call', { tool: 'rm', listing: true })).toBe(false);
     expect(allowed(byName, 'tools/call', { tool: 'ls', listing: true })).toBe(true);
+  });
+});
+
+describe('deny rules indexed by the field that tells them apart', () => {
+  /** The same policies with every expression compiled without its prefilter: no index, every rule evaluated in full. */
+  function unindexed(authz: AuthorizationIR): AuthorizationIR {
+    const plain = (rule: AccessRuleIR): AccessRuleIR => ({ ...rule, cel: rule.cel && compileCel(rule.cel.source, CEL_VARIABLES, { prefilter: false }) });
+    return { ...authz, policies: authz.policies.map((p) => ({ ...p, rules: p.rules.map(plain) })) };
+  }
+
+  it('decides every request as the plain list of rules does, naming the same first matching rule', () => {
+    const authz = compile({
+      rules: [
+        { name: 'no-delete', action: 'deny', when: 'mcp.method == "tools/call" && mcp.tool.name == "delete"' },
+        { name: 'other-deny', action: 'deny', when: 'mcp.tool.name == "drop" || mcp.tool.arguments.force == true' },
+        { name: 'no-drop', action: 'deny', when: 'mcp.tool.name == "drop"' },
+        { name: 'no-delete-again', action: 'deny', when: 'mcp.tool.name == "delete" && source.spiffe == ""' },
+        { name: 'no-big', action: 'deny', when: 'mcp.tool.name == "write" && mcp.tool.arguments.size > 10' },
+        { name: 'only-other', action: 'deny', source: { spiffe: [OTHER] }, when: 'mcp.tool.name == "read"' },
+        { name: 'no-prompt', action: 'deny', mcp: { methods: [{ name: 'prompts/get' }] }, when: 'mcp.prompt.name == "secret"' },
+        { name: 'everyone', action: 'allow' },
+      ],
+    })!;
+    const plain = unindexed(authz);
+    const calls: Array<[string, Call]> = [];
+    for (const tool of ['delete', 'drop', 'write', 'read', 'list', '']) {
+      for (const args of [undefined, {}, { force: true }, { force: false }, { force: false, size: 11 }, { size: 'x' }]) {
+        for (const spiffe of [undefined, ALLOWED, OTHER]) {
+          calls.push(['tools/call', { tool, ...(args ? { args } : {}), ...(spiffe ? { spiffe } : {}) }]);
+          calls.push(['tools/call', { tool, listing: true, ...(spiffe ? { spiffe } : {}) }]);
+        }
+      }
+    }
+    calls.push(['prompts/get', { prompt: 'secret' }], ['prompts/get', { prompt: 'open' }], ['tools/list', {}], ['ping', {}]);
+    let denied = 0;
+    for (const [method, call] of calls) {
+      const decision = check(authz, method, call);
+      expect(decision, `${method} ${JSON.stringify(call)}`).toEqual(check(plain, method, call));
+      if (!decision.allowed) denied++;
+    }
+    // The cases reach both outcomes and several rules: the comparison is not vacuous.
+    expect(denied).toBeGreaterThan(20);
+    expect(denied).toBeLessThan(calls.length);
+    expect(check(authz, 'tools/call', { tool: 'delete' }).rule).toBe('no-delete');
+    expect(check(authz, 'tools/call', { tool: 'drop' }).rule).toBe('other-deny');
+    expect(check(authz, 'tools/call', { tool: 'read', args: { force: false }, spiffe: OTHER }).rule).toBe('only-other');
   });
 });
 

@@ -1,5 +1,5 @@
 import type { AccessPolicyIR, AccessRuleIR, AuthorizationIR, McpMatchIR } from '../../ir/types.ts';
-import { ActivationPaths } from '../cel-prefilter.ts';
+import { ActivationPaths, type Requirement } from '../cel-prefilter.ts';
 import { celActivation, type AuthzRequest } from './request.ts';
 
 export interface Decision {
@@ -36,10 +36,8 @@ export function decide(authz: AuthorizationIR | undefined, request: AuthzRequest
   // One activation for every rule of the decision: built once, converted once, each path looked up once.
   let activation: ActivationPaths | undefined;
   const context = (): ActivationPaths => (activation ??= new ActivationPaths(celActivation(request, celVariablesOf(authz))));
-  for (const policy of authz.policies) {
-    if (policy.action !== 'deny') continue;
-    const rule = policy.rules.find((r) => ruleMatches(r, request, true, context));
-    if (rule) return { allowed: false, rule: label(policy, rule), reason: `denied by ${level} policy ${policy.name}` };
+  for (const { policy, rule } of denyRulesOf(authz).candidates(context)) {
+    if (ruleMatches(rule, request, true, context)) return { allowed: false, rule: label(policy, rule), reason: `denied by ${level} policy ${policy.name}` };
   }
   const allows = authz.policies.filter((p) => p.action === 'allow');
   if (allows.length === 0) return { allowed: false, rule: '(default)', reason: `no allow policy on the ${level}: denied by default` };
@@ -102,4 +100,71 @@ function mcpMatches(match: McpMatchIR, request: AuthzRequest): boolean {
     const target = request.mcp.target;
     return target !== undefined && m.params.has(target.name);
   });
+}
+
+interface DenyRule {
+  readonly policy: AccessPolicyIR;
+  readonly rule: AccessRuleIR;
+}
+
+/**
+ * A target's deny rules in order, indexed by the field whose string equalities tell them
+ * apart most (`mcp.tool.name == "..."` in a list of forbidden tools): a rule that requires
+ * the field to be one string cannot match a request where it is another (cel-prefilter.ts),
+ * so a decision checks the rules for the request's value and those that do not name one,
+ * instead of all of them. Where the field is not a string the index says nothing and every
+ * rule is checked. The first rule that matches still decides, as in the plain list.
+ */
+class DenyRules {
+  private readonly all: readonly DenyRule[];
+  private readonly field: Requirement | undefined;
+  /** Per value of the field: the rules that require it and the rules that require no value of it, in order. */
+  private readonly byValue = new Map<string, readonly DenyRule[]>();
+  private readonly unkeyed: readonly DenyRule[];
+
+  constructor(authz: AuthorizationIR) {
+    this.all = authz.policies.filter((p) => p.action === 'deny').flatMap((policy) => policy.rules.map((rule) => ({ policy, rule })));
+    this.field = mostDistinguishing(this.all);
+    const field = this.field;
+    if (!field) {
+      this.unkeyed = this.all;
+      return;
+    }
+    const keyOf = (entry: DenyRule): string | undefined => entry.rule.cel?.prefilter?.requirements.find((r) => r.key === field.key)?.value;
+    this.unkeyed = this.all.filter((entry) => keyOf(entry) === undefined);
+    for (const value of new Set(this.all.map(keyOf))) {
+      if (value !== undefined) this.byValue.set(value, this.all.filter((entry) => keyOf(entry) === value || keyOf(entry) === undefined));
+    }
+  }
+
+  candidates(paths: () => ActivationPaths): readonly DenyRule[] {
+    if (!this.field) return this.all;
+    const value = paths().valueAt(this.field);
+    if (typeof value !== 'string') return this.all;
+    return this.byValue.get(value) ?? this.unkeyed;
+  }
+}
+
+/** The field most deny rules require distinct strings of; undefined when no field tells two rules apart. */
+function mostDistinguishing(rules: readonly DenyRule[]): Requirement | undefined {
+  const valuesByField = new Map<string, { requirement: Requirement; values: Set<string> }>();
+  for (const { rule } of rules) {
+    for (const requirement of rule.cel?.prefilter?.requirements ?? []) {
+      let entry = valuesByField.get(requirement.key);
+      if (!entry) valuesByField.set(requirement.key, (entry = { requirement, values: new Set() }));
+      entry.values.add(requirement.value);
+    }
+  }
+  let best: { requirement: Requirement; values: Set<string> } | undefined;
+  for (const entry of valuesByField.values()) if (entry.values.size > (best?.values.size ?? 1)) best = entry;
+  return best?.requirement;
+}
+
+const DENY_RULES = new WeakMap<AuthorizationIR, DenyRules>();
+
+/** The target's deny rules, indexed once per compiled target. */
+function denyRulesOf(authz: AuthorizationIR): DenyRules {
+  let rules = DENY_RULES.get(authz);
+  if (!rules) DENY_RULES.set(authz, (rules = new DenyRules(authz)));
+  return rules;
 }
