@@ -296,7 +296,7 @@ class StaticKeys implements KeySet {
   }
 
   async keysFor(kid: string | undefined): Promise<readonly JWK[]> {
-    return withKid(this.#keys, kid);
+    return this.current(kid);
   }
 
   current(kid: string | undefined): readonly JWK[] {

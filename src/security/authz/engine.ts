@@ -34,9 +34,10 @@ export function isBaseProtocol(method: string): boolean {
 export function decide(authz: AuthorizationIR | undefined, request: AuthzRequest, level: string): Decision {
   if (!authz || authz.policies.length === 0) return ALLOW_ALL;
   // One activation for every rule of the decision: built once, converted once, each path looked up once.
+  const plan = planOf(authz);
   let activation: ActivationPaths | undefined;
-  const context = (): ActivationPaths => (activation ??= new ActivationPaths(celActivation(request, celVariablesOf(authz))));
-  for (const { policy, rule } of denyRulesOf(authz).candidates(context)) {
+  const context = (): ActivationPaths => (activation ??= new ActivationPaths(celActivation(request, plan.variables)));
+  for (const { policy, rule } of plan.denyRules.candidates(context)) {
     if (ruleMatches(rule, request, true, context)) return { allowed: false, rule: label(policy, rule), reason: `denied by ${level} policy ${policy.name}` };
   }
   const allows = authz.policies.filter((p) => p.action === 'allow');
@@ -73,20 +74,6 @@ function ruleMatches(rule: AccessRuleIR, request: AuthzRequest, denying: boolean
     return request.mcp.listing ? !denying : denying;
   }
   return true;
-}
-
-const VARIABLES = new WeakMap<AuthorizationIR, ReadonlySet<string>>();
-
-/** Every variable the target's CEL conditions read, worked out once per compiled target. */
-function celVariablesOf(authz: AuthorizationIR): ReadonlySet<string> {
-  let vars = VARIABLES.get(authz);
-  if (!vars) {
-    const all = new Set<string>();
-    for (const p of authz.policies) for (const r of p.rules) for (const v of r.cel?.variables ?? []) all.add(v);
-    vars = all;
-    VARIABLES.set(authz, vars);
-  }
-  return vars;
 }
 
 function mcpMatches(match: McpMatchIR, request: AuthzRequest): boolean {
@@ -160,11 +147,22 @@ function mostDistinguishing(rules: readonly DenyRule[]): Requirement | undefined
   return best?.requirement;
 }
 
-const DENY_RULES = new WeakMap<AuthorizationIR, DenyRules>();
+/** What decisions over a target need beyond its IR, worked out once per compiled target. */
+interface DecisionPlan {
+  /** Every variable the target's CEL conditions read: the activation builds only those. */
+  readonly variables: ReadonlySet<string>;
+  readonly denyRules: DenyRules;
+}
 
-/** The target's deny rules, indexed once per compiled target. */
-function denyRulesOf(authz: AuthorizationIR): DenyRules {
-  let rules = DENY_RULES.get(authz);
-  if (!rules) DENY_RULES.set(authz, (rules = new DenyRules(authz)));
-  return rules;
+const PLANS = new WeakMap<AuthorizationIR, DecisionPlan>();
+
+function planOf(authz: AuthorizationIR): DecisionPlan {
+  let plan = PLANS.get(authz);
+  if (!plan) {
+    const variables = new Set<string>();
+    for (const p of authz.policies) for (const r of p.rules) for (const v of r.cel?.variables ?? []) variables.add(v);
+    plan = { variables, denyRules: new DenyRules(authz) };
+    PLANS.set(authz, plan);
+  }
+  return plan;
 }
