@@ -99,7 +99,7 @@ export class SessionDispatcher {
     if (reply.kind === 'result') return answer(out, { jsonrpc: '2.0', id: message.id, result: reply.result });
     this.inFlight.add(ctx.sid, message.id, { backend: reply.backend, controller });
     const authorizer = ctx.route.authorizer;
-    const audited = message.method === 'tools/call' && authorizer.auditing ? reply.facts : undefined;
+    const audited = reply.facts && authorizer.recordsOutcome(reply.facts) ? reply.facts : undefined;
     const started = audited ? performance.now() : 0;
     return new Promise((resolve) => {
       const relay = new ReplyRelay(ctx, message.id, reply, out, controller.signal, (response) => {

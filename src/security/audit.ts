@@ -1,5 +1,6 @@
 /**
- * The audit trail: one JSON line per authorization decision and per tool call.
+ * The audit trail: one JSON line per authorization decision, a tool call's written when it
+ * ends, with its outcome.
  * Writing must never slow down or fail a request, so records are buffered in a
  * bounded queue behind the stream's own backpressure, and dropped (and counted)
  * rather than held without limit when the destination cannot keep up. Records go out
@@ -34,26 +35,6 @@ export interface AuditRecord {
   outcome?: 'ok' | 'error' | 'denied' | 'cancelled';
   /** Hex sha256 of the arguments' canonical JSON; the arguments themselves are never logged. */
   argumentsDigest?: string;
-}
-
-/** What a record says about its subject: everything but when and what became of it. */
-export type AuditSubjectFields = Omit<AuditRecord, 'time' | AuditVerdictField>;
-type AuditVerdictField = 'decision' | 'rule' | 'reason' | 'latencyMs' | 'outcome';
-/** What a record says happened. */
-export type AuditVerdict = Pick<AuditRecord, AuditVerdictField>;
-
-/**
- * A subject of several records (a tool call's decision and its outcome), serialized once for
- * all of them: its records differ only in time and verdict. Each line is the time, the
- * subject's fields, then the verdict's, in the order a record object would give them.
- */
-export class AuditSubject {
-  /** The subject's fields as JSON members, without braces; undefined when they cannot be written. */
-  readonly members: string | undefined;
-
-  constructor(fields: AuditSubjectFields) {
-    this.members = membersOf(fields);
-  }
 }
 
 export interface AuditSinkOptions {
@@ -127,15 +108,6 @@ export class AuditLog {
       return this.drop(1);
     }
     this.append(line);
-  }
-
-  /** A record about a subject serialized before; `time` is an ISO 8601 timestamp (no character of it needs escaping). */
-  writeAbout(subject: AuditSubject, time: string, verdict: AuditVerdict): void {
-    if (this.broken || this.closing) return this.drop(1);
-    const members = subject.members;
-    const verdictMembers = membersOf(verdict);
-    if (members === undefined || verdictMembers === undefined) return this.drop(1);
-    this.append(`{"time":"${time}"${members && `,${members}`}${verdictMembers && `,${verdictMembers}`}}\n`);
   }
 
   private append(line: string): void {
@@ -277,15 +249,6 @@ const IDENTITY_FIELDS: ReadonlySet<string> = new Set<keyof NonNullable<AuditReco
  */
 function serialize(record: AuditRecord): string {
   return onlyKnownFields(record) ? JSON.stringify(record) : stripSecrets(record);
-}
-
-/** An object's JSON members without the braces around them (empty for no fields); undefined when it has no JSON form. */
-function membersOf(fields: Partial<AuditRecord>): string | undefined {
-  try {
-    return serialize(fields as AuditRecord).slice(1, -1);
-  } catch {
-    return undefined;
-  }
 }
 
 function onlyKnownFields(record: AuditRecord): boolean {

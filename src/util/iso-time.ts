@@ -1,6 +1,6 @@
 /**
  * The current time as Date#toISOString writes it, for audit records: formatting a Date
- * costs close to a microsecond, and a busy gateway writes two records per tool call. The
+ * costs close to a microsecond, and a busy gateway writes a record per tool call. The
  * text up to the seconds is kept per second, so a call only appends the milliseconds.
  * Exact for years 0 to 9999 (toISOString writes other years in a longer form).
  */

@@ -1,6 +1,6 @@
 import { ErrorCode, JsonRpcError } from '../../jsonrpc/errors.ts';
 import type { AuthorizationIR, BackendIR, ExtAuthzIR } from '../../ir/types.ts';
-import { argumentsDigest, AuditSubject, type AuditLog, type AuditSubjectFields, type AuditVerdict } from '../audit.ts';
+import { argumentsDigest, type AuditLog, type AuditRecord } from '../audit.ts';
 import { ExtAuthzClient } from '../ext-authz.ts';
 import type { Identity } from '../identity.ts';
 import type { MaybePromise } from '../../util/maybe-promise.ts';
@@ -11,7 +11,8 @@ import { visibleHeaders, type AuthzRequest } from './request.ts';
 /**
  * The authorization stage of one route, compiled with it: the external authorizer first
  * (route, then backend), then the route's policies, then the backend's. Every decision is
- * audited; a denial becomes the JSON-RPC error the client sees.
+ * audited, an allowed tool call's when it ends, in one record with its outcome; a denial
+ * becomes the JSON-RPC error the client sees.
  */
 export class RouteAuthorizer {
   private readonly routeKey: string;
@@ -19,8 +20,8 @@ export class RouteAuthorizer {
   private readonly backends: ReadonlyMap<string, AuthorizationIR | undefined>;
   private readonly external: ReadonlyMap<string, ExtAuthzClient>;
   private readonly audit: AuditLog | undefined;
-  /** What a call's decision record said about it, serialized once, for its outcome record. */
-  private readonly subjects = new WeakMap<AuthzRequest, AuditSubject>();
+  /** Allowed tool calls whose record waits for their outcome: what allowed them. */
+  private readonly awaitingOutcome = new WeakMap<AuthzRequest, Decision>();
   /** False when nothing on this route restricts anything: the hot path skips the stage. */
   readonly active: boolean;
   /** Whether tool calls are recorded. */
@@ -56,14 +57,24 @@ export class RouteAuthorizer {
     return decide(this.route, request, 'route').allowed && decide(this.backends.get(request.mcp.backend ?? ''), request, 'backend').allowed;
   }
 
-  /** One record per tool call, with how it ended; `request` is the one the call was checked with, if it was. */
+  /** Whether the request's record waits for its outcome (a tool call on an audited route), to be written by recordCall. */
+  recordsOutcome(request: AuthzRequest): boolean {
+    return this.auditing && request.mcp.method === 'tools/call';
+  }
+
+  /** A tool call's one record, with how it ended and what allowed it; `request` is the one the call was checked with, if it was. */
   recordCall(request: AuthzRequest, outcome: 'ok' | 'error' | 'cancelled', latencyMs: number): void {
-    this.write(request, { decision: 'allow', outcome, latencyMs });
+    const allowedBy = this.awaitingOutcome.get(request);
+    this.write(request, 'allow', allowedBy?.rule, allowedBy?.reason, outcome, latencyMs);
   }
 
   private settle(request: AuthzRequest, decision: Decision & { headers?: Record<string, string> | undefined }): Record<string, string> | undefined {
-    this.record(request, decision.allowed ? 'allow' : 'deny', decision.rule, decision.reason);
-    if (!decision.allowed) throw this.denial(request);
+    if (!decision.allowed) {
+      this.write(request, 'deny', decision.rule, decision.reason, 'denied');
+      throw this.denial(request);
+    }
+    if (this.recordsOutcome(request)) this.awaitingOutcome.set(request, decision);
+    else this.write(request, 'allow', decision.rule, decision.reason);
     return decision.headers;
   }
 
@@ -105,31 +116,25 @@ export class RouteAuthorizer {
     return new JsonRpcError(ErrorCode.Forbidden, 'Access to this tool is forbidden.');
   }
 
-  private record(request: AuthzRequest, decision: 'allow' | 'deny', rule: string, reason: string): void {
-    this.write(request, decision === 'deny' ? { decision, rule, reason, outcome: 'denied' } : { decision, rule, reason });
-  }
-
-  private write(request: AuthzRequest, verdict: AuditVerdict): void {
+  /** One record, built in one shape whatever it says: absent fields are undefined, which JSON leaves out. */
+  private write(request: AuthzRequest, decision: 'allow' | 'deny', rule?: string, reason?: string, outcome?: AuditRecord['outcome'], latencyMs?: number): void {
     if (!this.audit) return;
-    let subject = this.subjects.get(request);
-    if (!subject) {
-      subject = new AuditSubject(this.subjectFields(request));
-      this.subjects.set(request, subject);
-    }
-    this.audit.writeAbout(subject, isoNow(), verdict);
-  }
-
-  private subjectFields(request: AuthzRequest): AuditSubjectFields {
-    const target = request.mcp.target;
-    return {
-      session: request.mcp.sessionId || undefined,
+    const { mcp } = request;
+    this.audit.write({
+      time: isoNow(),
+      session: mcp.sessionId || undefined,
       identity: { ...describeIdentity(request.identity), method: request.identity.methods.join('+') || 'anonymous' },
       route: this.routeKey,
-      ...(request.mcp.backend ? { backend: request.mcp.backend } : {}),
-      method: request.mcp.method,
-      ...(target ? { tool: target.downstreamName } : {}),
-      ...(request.mcp.arguments !== undefined ? { argumentsDigest: argumentsDigest(request.mcp.arguments) } : {}),
-    };
+      backend: mcp.backend,
+      method: mcp.method,
+      tool: mcp.target?.downstreamName,
+      decision,
+      rule,
+      reason,
+      latencyMs,
+      outcome,
+      argumentsDigest: mcp.arguments === undefined ? undefined : argumentsDigest(mcp.arguments),
+    });
   }
 }
 
