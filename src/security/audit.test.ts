@@ -82,6 +82,22 @@ describe('AuditLog to a file', () => {
     expect(await lines(file)).toEqual([record(1), record(2)]);
   });
 
+  it('goes on through a stream, in order and losing nothing, once a synchronous write of the file was slow', async () => {
+    const file = join(dir, 'audit.log');
+    // Every write counts as slow: the first batch is written synchronously, the rest through the stream.
+    const log = new AuditLog({ destination: { file }, maxBufferedRecords: 100, slowWriteMs: -1 });
+    log.write(record(1));
+    await log.flush();
+    expect(await lines(file)).toEqual([record(1)]);
+    for (let i = 2; i <= 40; i++) {
+      log.write(record(i));
+      if (i % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 15));
+    }
+    await log.close();
+    expect(await lines(file)).toEqual(Array.from({ length: 40 }, (_, i) => record(i + 1)));
+    expect(log.dropped).toBe(0);
+  });
+
   it('flush() resolves once accepted records are on disk, without closing', async () => {
     const file = join(dir, 'audit.log');
     const log = new AuditLog({ destination: { file }, maxBufferedRecords: 10 });

@@ -6,10 +6,13 @@
  * rather than held without limit when the destination cannot keep up. Records go out
  * in batches, one write every BATCH_WINDOW_MS at most (bench/LOG.md): a write per record
  * cost a busy gateway more than building the records, and even one per event-loop turn
- * cost the policy stack 6–9% of its CPU, since each write wakes a thread of libuv's pool
- * and comes back to the main thread when done.
+ * cost the policy stack 6–9% of its CPU. A regular file gets each batch in one synchronous
+ * write on this thread, as pino writes its files: handing the write to libuv's pool wakes one
+ * of its threads and comes back to this one when done, which cost a busy gateway 8 µs per
+ * call more than the write itself (bench/LOG.md).
  */
-import { createWriteStream } from 'node:fs';
+import { closeSync, createWriteStream, openSync, statSync, writeSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import type { Writable } from 'node:stream';
 import { canonicalDigest } from '../util/canonical-json.ts';
 
@@ -41,6 +44,8 @@ export interface AuditSinkOptions {
   destination: 'stdout' | { file: string };
   /** Records held while the stream drains; beyond this they are dropped. Default 10_000. */
   maxBufferedRecords?: number;
+  /** A regular file whose synchronous write of a batch took longer than this is written through a stream from then on. Default SLOW_WRITE_MS. */
+  slowWriteMs?: number;
 }
 
 export const DEFAULT_MAX_BUFFERED_RECORDS = 10_000;
@@ -48,6 +53,12 @@ export const DEFAULT_MAX_BUFFERED_RECORDS = 10_000;
 const BATCH_WINDOW_MS = 10;
 /** A batch this long is written at once rather than at the end of its window. */
 const MAX_BATCH_CHARS = 64 * 1024;
+/**
+ * A synchronous write of a batch that took longer than this says the file system is slow
+ * (a network mount, a saturated disk): the file is written through a stream from then on,
+ * so that requests never wait for it.
+ */
+export const SLOW_WRITE_MS = 20;
 
 /**
  * Field names that smell of credentials, or of payloads that may carry them. Records
@@ -57,9 +68,13 @@ const MAX_BATCH_CHARS = 64 * 1024;
 const SECRET_FIELD = /token|authorization|password|passwd|secret|cookie|api[-_]?key|credential|bearer|private[-_]?key|^arguments$|^args$/i;
 
 export class AuditLog {
-  private readonly stream: Writable;
+  /** A regular file, while it is written synchronously. */
+  private fd: number | undefined;
+  /** Anything else: stdout, a FIFO, a device, or a file found slow. */
+  private stream: Writable | undefined;
   private readonly ownsStream: boolean;
   private readonly maxBuffered: number;
+  private readonly slowWriteMs: number;
   private readonly onDrop: ((dropped: number) => void) | undefined;
   /** Lines waiting for the stream's 'drain'; bounded by maxBuffered. */
   private readonly queue: string[] = [];
@@ -79,18 +94,13 @@ export class AuditLog {
     const max = options.maxBufferedRecords ?? DEFAULT_MAX_BUFFERED_RECORDS;
     if (!Number.isInteger(max) || max < 0) throw new RangeError(`maxBufferedRecords must be a non-negative integer, got ${max}`);
     this.maxBuffered = max;
+    this.slowWriteMs = options.slowWriteMs ?? SLOW_WRITE_MS;
     this.onDrop = onDrop;
-    if (options.destination === 'stdout') {
-      this.stream = process.stdout;
-      this.ownsStream = false;
-    } else {
-      this.stream = createWriteStream(options.destination.file, { flags: 'a', mode: 0o600 });
-      this.ownsStream = true;
-    }
-    this.stream.on('drain', this.onDrain);
-    // A write error (disk full, closed pipe) must not crash the gateway: the sink
-    // goes quiet and everything from then on is counted as dropped.
-    this.stream.on('error', this.onError);
+    this.ownsStream = options.destination !== 'stdout';
+    if (options.destination === 'stdout') this.attach(process.stdout);
+    else if (isRegularFileOrAbsent(options.destination.file)) this.openFile(options.destination.file);
+    // Opened by the stream, in libuv's pool: a FIFO's open waits for its reader.
+    else this.attach(createWriteStream(options.destination.file, { flags: 'a', mode: 0o600 }));
   }
 
   /** Total records dropped so far (buffer full, stream failed, or written after close). */
@@ -147,12 +157,31 @@ export class AuditLog {
     this.send(text, lines);
   };
 
+  private attach(stream: Writable): void {
+    this.stream = stream;
+    stream.on('drain', this.onDrain);
+    // A write error (disk full, closed pipe) must not crash the gateway: the sink
+    // goes quiet and everything from then on is counted as dropped.
+    stream.on('error', this.onError);
+  }
+
+  private openFile(file: string): void {
+    try {
+      this.fd = openSync(file, 'a', 0o600);
+    } catch {
+      // A missing directory, no permission: as a stream's failed open, every record is dropped and counted.
+      this.broken = true;
+    }
+  }
+
   /** Writes `lines` records at once; they are counted as dropped if the write fails. */
   private send(text: string, lines: number): void {
+    if (this.fd !== undefined) return this.writeFile(this.fd, text, lines);
+    const stream = this.stream!;
     this.inFlight++;
     let accepted: boolean;
     try {
-      accepted = this.stream.write(text, (error?: Error | null) => this.onWritten(error, lines));
+      accepted = stream.write(text, (error?: Error | null) => this.onWritten(error, lines));
     } catch {
       // write() after destroy can throw synchronously on some streams; the callback won't come.
       this.inFlight--;
@@ -160,6 +189,21 @@ export class AuditLog {
       return;
     }
     if (!accepted) this.waitingForDrain = true;
+  }
+
+  private writeFile(fd: number, text: string, lines: number): void {
+    const started = performance.now();
+    try {
+      writeFully(fd, text);
+    } catch {
+      this.drop(lines);
+      return this.onError();
+    }
+    if (performance.now() - started > this.slowWriteMs) {
+      this.fd = undefined;
+      this.attach(createWriteStream('', { fd }));
+    }
+    this.notifyIfIdle();
   }
 
   private onWritten(error: Error | null | undefined, lines: number): void {
@@ -209,16 +253,22 @@ export class AuditLog {
   }
 
   private endStream(): Promise<void> {
+    if (this.fd !== undefined) {
+      closeSync(this.fd);
+      this.fd = undefined;
+    }
+    const stream = this.stream;
+    if (!stream) return Promise.resolve();
     if (!this.ownsStream) {
       // process.stdout outlives us; leave it as we found it.
-      this.stream.off('drain', this.onDrain);
-      this.stream.off('error', this.onError);
+      stream.off('drain', this.onDrain);
+      stream.off('error', this.onError);
       return Promise.resolve();
     }
-    if (this.stream.destroyed) return Promise.resolve();
+    if (stream.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
-      this.stream.once('close', () => resolve());
-      this.stream.end();
+      stream.once('close', () => resolve());
+      stream.end();
     });
   }
 }
@@ -272,6 +322,22 @@ function stripSecrets(record: AuditRecord): string {
     if (this === identity && key === 'apiKey' && typeof value === 'string') return value;
     return undefined;
   });
+}
+
+/** Whether the path names a regular file, or nothing yet (the open creates one). */
+function isRegularFileOrAbsent(file: string): boolean {
+  try {
+    return statSync(file, { throwIfNoEntry: false })?.isFile() ?? true;
+  } catch {
+    // Not even stat-able (a directory without search permission): the open fails and says so.
+    return true;
+  }
+}
+
+/** Writes all of the text; a short write (a full disk) goes on from where it stopped, or fails. */
+function writeFully(fd: number, text: string): void {
+  const bytes = Buffer.from(text);
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
 }
 
 /** Hex sha256 of the canonical JSON of a tool call's arguments (absent arguments hash as `null`). */
