@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../util/canonical-json.ts';
-import { argumentsDigest, AuditLog, type AuditRecord } from './audit.ts';
+import { argumentsDigest, AuditLog, MAX_BATCH_RECORDS, type AuditRecord } from './audit.ts';
 
 let dir: string;
 
@@ -157,6 +157,26 @@ describe('AuditLog to a file', () => {
     expect(parsed[2]!.identity).toEqual({ method: 'jwt', subject: { name: 'svc' } });
   });
 
+  it('makes a record handed over as a function when its batch is written, and drops only the ones that fail', async () => {
+    const file = join(dir, 'audit.log');
+    const dropped: number[] = [];
+    const log = new AuditLog({ destination: { file }, maxBufferedRecords: 10 }, (n) => dropped.push(n));
+    let made = 0;
+    log.write(() => (made++, record(1)));
+    log.write(() => {
+      throw new Error('no record');
+    });
+    log.write(record(2));
+    log.write(() => (made++, record(3)));
+    // Not yet: the batch is made when its window ends.
+    expect(made).toBe(0);
+    await log.close();
+    expect(made).toBe(2);
+    expect(await lines(file)).toEqual([record(1), record(2), record(3)]);
+    expect(log.dropped).toBe(1);
+    expect(dropped).toEqual([1]);
+  });
+
   it('drops an unserializable record instead of throwing', async () => {
     const file = join(dir, 'audit.log');
     const dropped: number[] = [];
@@ -191,6 +211,18 @@ describe('AuditLog to a file', () => {
   });
 });
 
+/** Closes a log whose FIFO had no reader, reading it now: the records that come out. */
+async function closeWithReader(log: AuditLog, fifo: string): Promise<AuditRecord[]> {
+  const reader = createReadStream(fifo, { encoding: 'utf8' });
+  const received = (async () => {
+    let text = '';
+    for await (const chunk of reader) text += chunk as string;
+    return text;
+  })();
+  await log.close();
+  return (await received).trimEnd().split('\n').map((line) => JSON.parse(line) as AuditRecord);
+}
+
 describe('AuditLog under a stalled destination', () => {
   // A FIFO with no reader is a real stalled stream: the open (and so every write)
   // waits until someone reads, exactly like a wedged disk or pipe.
@@ -211,19 +243,26 @@ describe('AuditLog under a stalled destination', () => {
     expect(accepted).toBeLessThan(total / 2);
 
     // Un-stall: a reader appears; everything accepted (and nothing else) comes out.
-    const reader = createReadStream(fifo, { encoding: 'utf8' });
-    const received = (async () => {
-      let text = '';
-      for await (const chunk of reader) text += chunk as string;
-      return text;
-    })();
-    await log.close();
-    const text = await received;
-    const out = text.trimEnd().split('\n').map((line) => JSON.parse(line) as AuditRecord);
+    const out = await closeWithReader(log, fifo);
     expect(out).toHaveLength(accepted);
     // Drops are of the newest records: what got through is a gap-free prefix.
     expect(out.map((r) => r.traceId)).toEqual(Array.from({ length: accepted }, (_, i) => `trace-${i}`));
     expect(log.dropped).toBe(reported);
+  });
+
+  it('keeps what waits as text: a record handed over as a function is made at once, so what it reads is let go', async () => {
+    const fifo = join(dir, 'audit.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const log = new AuditLog({ destination: { file: fifo }, maxBufferedRecords: 25 });
+    // A full batch goes to the stream, which cannot write it yet: the log now waits for it to drain.
+    const batch = MAX_BATCH_RECORDS;
+    for (let i = 0; i < batch; i++) log.write(record(i, { reason: 'x'.repeat(100) }));
+    let made = false;
+    log.write(() => ((made = true), record(batch)));
+    expect(made).toBe(true);
+    const out = await closeWithReader(log, fifo);
+    expect(out.map((r) => r.traceId)).toEqual(Array.from({ length: batch + 1 }, (_, i) => `trace-${i}`));
+    expect(log.dropped).toBe(0);
   });
 });
 

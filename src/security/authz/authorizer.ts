@@ -116,12 +116,18 @@ export class RouteAuthorizer {
     return new JsonRpcError(ErrorCode.Forbidden, 'Access to this tool is forbidden.');
   }
 
-  /** One record, built in one shape whatever it says: absent fields are undefined, which JSON leaves out. */
+  /** One record, made when its batch is written (the facts of a call do not change once decided on). */
   private write(request: AuthzRequest, decision: 'allow' | 'deny', rule?: string, reason?: string, outcome?: AuditRecord['outcome'], latencyMs?: number): void {
     if (!this.audit) return;
+    const at = Date.now();
+    this.audit.write(() => this.record(at, request, decision, rule, reason, outcome, latencyMs));
+  }
+
+  /** Built in one shape whatever it says: absent fields are undefined, which JSON leaves out. */
+  private record(at: number, request: AuthzRequest, decision: 'allow' | 'deny', rule?: string, reason?: string, outcome?: AuditRecord['outcome'], latencyMs?: number): AuditRecord {
     const { mcp } = request;
-    this.audit.write({
-      time: isoNow(),
+    return {
+      time: isoNow(at),
       session: mcp.sessionId || undefined,
       identity: { ...describeIdentity(request.identity), method: request.identity.methods.join('+') || 'anonymous' },
       route: this.routeKey,
@@ -134,7 +140,7 @@ export class RouteAuthorizer {
       latencyMs,
       outcome,
       argumentsDigest: mcp.arguments === undefined ? undefined : argumentsDigest(mcp.arguments),
-    });
+    };
   }
 }
 
