@@ -69,7 +69,7 @@ export const MAX_BATCH_RECORDS = 256;
  * (a network mount, a saturated disk): the file is written through a stream from then on,
  * so that requests never wait for it.
  */
-export const SLOW_WRITE_MS = 20;
+const SLOW_WRITE_MS = 20;
 
 /**
  * Field names that smell of credentials, or of payloads that may carry them. Records
