@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FRAMING_HEADERS, HTTP_TOKEN, LINE_BREAK } from '../http/fields.ts';
+import { FRAMING_HEADERS, hasLineBreak, isToken } from '../http/fields.ts';
 import { parseDuration } from './duration.ts';
 
 /**
@@ -24,9 +24,9 @@ const headers = z
   .record(z.string(), z.string())
   .superRefine((value, ctx) => {
     for (const [name, text] of Object.entries(value)) {
-      if (!HTTP_TOKEN.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: "expected an HTTP header name (letters, digits and !#$%&'*+-.^_`|~)" });
+      if (!isToken(name)) ctx.addIssue({ code: 'custom', path: [name], message: "expected an HTTP header name (letters, digits and !#$%&'*+-.^_`|~)" });
       else if (FRAMING_HEADERS.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: [name], message: 'this header frames the request or the connection: the gateway writes it itself' });
-      if (LINE_BREAK.test(text)) ctx.addIssue({ code: 'custom', path: [name], message: 'expected a header value on one line (no CR, LF or NUL)' });
+      if (hasLineBreak(text)) ctx.addIssue({ code: 'custom', path: [name], message: 'expected a header value on one line (no CR, LF or NUL)' });
     }
   })
   .describe('HTTP headers sent to the upstream, e.g. credentials from ${ENV} or ${file:/path} references');

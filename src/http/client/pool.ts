@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect } from 'node:tls';
-import { FRAMING_HEADERS, HTTP_TOKEN, LINE_BREAK } from '../fields.ts';
+import { FRAMING_HEADERS, hasLineBreak, isToken } from '../fields.ts';
 import { ResponseParser, type ResponseEvents } from './response-parser.ts';
 
 export interface ClientRequest {
@@ -52,9 +52,18 @@ export interface HttpClientPoolOptions {
 /** A connection the server hints it keeps idle this long is given up a second sooner, so a request never races its close. */
 const KEEP_ALIVE_MARGIN_MS = 1000;
 const SWEEP_INTERVAL_MS = 1000;
-const PATH = /^\/[\x21-\x7e]*$/;
 /** The lengths of those names and of "host", so that other names are never lowercased. */
 const FRAMING_NAME_LENGTHS: ReadonlySet<number> = new Set([...FRAMING_HEADERS, 'host'].map((name) => name.length));
+
+/** An origin-form request target: "/" and visible ASCII after it. */
+function isRequestPath(path: string): boolean {
+  if (path.charCodeAt(0) !== 0x2f) return false;
+  for (let i = 1; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
 
 export const plainOrTlsConnector: Connector = (origin) => {
   const host = origin.hostname.startsWith('[') ? origin.hostname.slice(1, -1) : origin.hostname;
@@ -166,13 +175,13 @@ export class HttpClientPool {
   }
 
   private head(request: ClientRequest): string {
-    if (!PATH.test(request.path)) throw new TypeError(`bad request path "${request.path.slice(0, 80)}"`);
+    if (!isRequestPath(request.path)) throw new TypeError(`bad request path "${request.path.slice(0, 80)}"`);
     let head = `${request.method} ${request.path} HTTP/1.1\r\n`;
     let hostGiven = false;
     const headers = request.headers;
     for (const name in headers) {
       const value = headers[name]!;
-      if (!HTTP_TOKEN.test(name) || LINE_BREAK.test(value)) throw new TypeError(`bad request header "${name.slice(0, 80)}"`);
+      if (!isToken(name) || hasLineBreak(value)) throw new TypeError(`bad request header "${name.slice(0, 80)}"`);
       if (FRAMING_NAME_LENGTHS.has(name.length)) {
         const lower = name.toLowerCase();
         if (lower === 'host') hostGiven = true;

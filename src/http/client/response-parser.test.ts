@@ -174,11 +174,29 @@ describe('ResponseParser', () => {
       expect([Buffer.concat(out.body).toString(), out.ends, parser.keepAlive]).toEqual(['ok', 1, false]);
     });
 
+    it('reads the framing headers as lists, in any case', () => {
+      const gzipped = parserFor();
+      gzipped.parser.feed(Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip , CHUNKED \r\n\r\nA\t;ext=1\r\n0123456789\r\n0\r\n\r\n'));
+      expect([Buffer.concat(gzipped.out.body).toString(), gzipped.out.ends, gzipped.parser.keepAlive]).toEqual(['0123456789', 1, true]);
+      const notLast = parserFor();
+      notLast.parser.feed(Buffer.from('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip\r\n\r\nraw'));
+      expect([Buffer.concat(notLast.out.body).toString(), notLast.parser.keepAlive]).toEqual(['raw', false]);
+      const listed = parserFor();
+      listed.parser.feed(Buffer.from('HTTP/1.1 200 OK\r\nconnection: keep-alive, cLoSe\r\ncontent-length: 0\r\n\r\n'));
+      expect(listed.parser.keepAlive).toBe(false);
+      const kept = parserFor();
+      kept.parser.feed(Buffer.from('HTTP/1.1 200 OK\r\nCONNECTION: closed, keep-alive\r\ncontent-length: 0\r\n\r\n'));
+      expect(kept.parser.keepAlive).toBe(true);
+    });
+
     it('bad chunk framing', () => {
       refusal('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n', /bad chunk size/);
       refusal('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\nok\r\n', /does not end in CRLF/);
       refusal('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nokX\r\n', /not followed by CRLF/);
       refusal('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n10000000000000\r\n', /bad chunk size/);
+      refusal('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2 x\r\nok\r\n', /bad chunk size/);
+      refusal('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2;a\rb\r\nok\r\n', /bad chunk size/);
+      refusal('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n;x\r\nok\r\n', /bad chunk size/);
       refusal(`HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n${'1'.repeat(5000)}`, /chunk-size line is too long/);
     });
 

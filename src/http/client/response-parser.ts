@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { HTTP_TOKEN } from '../fields.ts';
+import { hasControlChar, isToken } from '../fields.ts';
 
 /** What a parsed HTTP/1.1 response hands on, in order: its head, its body's bytes, its end. */
 export interface ResponseEvents {
@@ -34,13 +34,12 @@ type State =
 
 const CRLF = 0x0a0d;
 const LF = 0x0a;
+const CR = 0x0d;
+const SEMICOLON = 0x3b;
+const MAX_CHUNK_SIZE_DIGITS = 13;
 const HEAD_END = Buffer.from('\r\n\r\n');
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\0\r\n]*)?$/;
-/** Control characters but HTAB: never part of a field value. */
-const BAD_VALUE = /[\0-\x08\n-\x1f\x7f]/;
 const CONTENT_LENGTH = /^\d{1,15}$/;
-/** A chunk's size in hex (at most 2^52), then extensions, which are ignored. */
-const CHUNK_SIZE = /^([0-9a-fA-F]{1,13})[ \t]*(?:;[^\r\n]*)?$/;
 const MAX_CHUNK_LINE = 4096;
 const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d{1,9})/i;
 
@@ -171,7 +170,7 @@ export class ResponseParser {
 
   /** Works out how the body is delimited (RFC 9112 §6.3) and whether the connection outlives it. */
   private frame(status: number, http11: boolean, headers: IncomingHttpHeaders): void {
-    const connection = headerText(headers.connection).toLowerCase();
+    const connection = headerText(headers.connection);
     this.keepAlive = http11 ? !hasToken(connection, 'close') : hasToken(connection, 'keep-alive');
     const hint = KEEP_ALIVE_TIMEOUT.exec(headerText(headers['keep-alive']));
     this.keepAliveHintMs = hint ? Number(hint[1]) * 1000 : undefined;
@@ -182,8 +181,7 @@ export class ResponseParser {
     } else if (encoding !== undefined) {
       // Both framings at once is how smuggling starts: the chunked one is read, and the connection not reused.
       if (length !== undefined) this.keepAlive = false;
-      const codings = headerText(encoding).toLowerCase().split(',');
-      if (codings[codings.length - 1]!.trim() === 'chunked') {
+      if (endsWithToken(headerText(encoding), 'chunked')) {
         this.state = 'chunk-size';
       } else {
         this.state = 'close-delimited-body';
@@ -206,9 +204,8 @@ export class ResponseParser {
       return buf.length;
     }
     if (lf === at || buf[lf - 1] !== 0x0d) throw new HttpFramingError('a chunk-size line does not end in CRLF');
-    const match = CHUNK_SIZE.exec(buf.toString('latin1', at, lf - 1));
-    if (!match) throw new HttpFramingError('bad chunk size');
-    const size = parseInt(match[1]!, 16);
+    const size = chunkSizeOf(buf, at, lf - 1);
+    if (size < 0) throw new HttpFramingError('bad chunk size');
     if (size === 0) {
       this.state = 'trailers';
       this.trailerBytes = 0;
@@ -243,6 +240,23 @@ export class ResponseParser {
   }
 }
 
+/**
+ * Field names as servers spell them, each checked and lowercased once: a server sends the
+ * same few names on every response. Bounded, so that a server inventing names cannot grow
+ * it; names past the bound are checked every time.
+ */
+const fieldKeys = new Map<string, string>();
+const MAX_FIELD_KEYS = 256;
+
+function fieldKey(name: string): string {
+  const known = fieldKeys.get(name);
+  if (known !== undefined) return known;
+  if (!isToken(name)) throw new HttpFramingError(`bad header name "${name.slice(0, 80)}"`);
+  const key = name.toLowerCase();
+  if (fieldKeys.size < MAX_FIELD_KEYS) fieldKeys.set(name, key);
+  return key;
+}
+
 /** The field lines of `text` from `from` on, one per CRLF. */
 function parseFields(text: string, from: number): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
@@ -252,14 +266,13 @@ function parseFields(text: string, from: number): IncomingHttpHeaders {
     const colon = text.indexOf(':', start);
     if (colon <= start || colon > end) throw new HttpFramingError(`bad header line "${text.slice(start, Math.min(end, start + 80))}"`);
     const name = text.slice(start, colon);
-    if (!HTTP_TOKEN.test(name)) throw new HttpFramingError(`bad header name "${name.slice(0, 80)}"`);
+    const key = fieldKey(name);
     let valueStart = colon + 1;
     let valueEnd = end;
     while (valueStart < valueEnd && isBlank(text.charCodeAt(valueStart))) valueStart++;
     while (valueEnd > valueStart && isBlank(text.charCodeAt(valueEnd - 1))) valueEnd--;
+    if (hasControlChar(text, valueStart, valueEnd)) throw new HttpFramingError(`bad value of header "${name}"`);
     const value = text.slice(valueStart, valueEnd);
-    if (BAD_VALUE.test(value)) throw new HttpFramingError(`bad value of header "${name}"`);
-    const key = name.toLowerCase();
     const before = headers[key];
     if (before === undefined) headers[key] = key === 'set-cookie' ? [value] : value;
     else if (Array.isArray(before)) before.push(value);
@@ -286,6 +299,56 @@ function headerText(value: string | string[] | undefined): string {
   return value === undefined ? '' : Array.isArray(value) ? value.join(', ') : value;
 }
 
+/** Whether a comma-separated list names `token` (lower case), in any case. */
 function hasToken(list: string, token: string): boolean {
-  return list.split(',').some((t) => t.trim() === token);
+  for (let start = 0; start <= list.length; ) {
+    let end = list.indexOf(',', start);
+    if (end < 0) end = list.length;
+    if (isTokenAt(list, start, end, token)) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+/** Whether the last element of a comma-separated list is `token` (lower case), in any case. */
+function endsWithToken(list: string, token: string): boolean {
+  return isTokenAt(list, list.lastIndexOf(',') + 1, list.length, token);
+}
+
+/** Whether list[start, end), without its optional whitespace, is `token` in any case; nothing is allocated. */
+function isTokenAt(list: string, start: number, end: number, token: string): boolean {
+  while (start < end && isBlank(list.charCodeAt(start))) start++;
+  while (end > start && isBlank(list.charCodeAt(end - 1))) end--;
+  if (end - start !== token.length) return false;
+  for (let i = 0; i < token.length; i++) {
+    const c = list.charCodeAt(start + i);
+    if ((c >= 0x41 && c <= 0x5a ? c + 0x20 : c) !== token.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
+ * The size a chunk-size line buf[start, end) (without its CRLF) gives: hex, at most 13 digits
+ * (2^52), then optional whitespace and extensions, which are ignored; -1 when it is not one.
+ */
+function chunkSizeOf(buf: Buffer, start: number, end: number): number {
+  let size = 0;
+  let at = start;
+  for (; at < end && at - start <= MAX_CHUNK_SIZE_DIGITS; at++) {
+    const digit = hexValue(buf[at]!);
+    if (digit < 0) break;
+    size = size * 16 + digit;
+  }
+  if (at === start || at - start > MAX_CHUNK_SIZE_DIGITS) return -1;
+  while (at < end && (buf[at] === 0x20 || buf[at] === 0x09)) at++;
+  if (at === end) return size;
+  if (buf[at] !== SEMICOLON) return -1;
+  for (; at < end; at++) if (buf[at] === CR) return -1;
+  return size;
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const lower = c | 0x20;
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x57 : -1;
 }
