@@ -5,7 +5,7 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { connect as tlsConnect } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestCa } from '../../../test/support/certs.ts';
-import { HttpClientPool, type ClientExchange, type ClientRequest, type HttpClientPoolOptions } from './pool.ts';
+import { HttpClientPool, PreparedHeaders, type ClientExchange, type ClientRequest, type HttpClientPoolOptions } from './pool.ts';
 
 interface Outcome {
   status: number;
@@ -188,6 +188,24 @@ describe('HttpClientPool', () => {
     expect(named.headers.host).toBe('api.example');
     for (const name of ['content-length', 'Transfer-Encoding', 'connection', 'upgrade', 'te']) {
       await expect(send(p, { method: 'POST', path: '/', headers: { [name]: '0' }, body: 'x' })).rejects.toThrow(`request header "${name}" is the HTTP client's to write`);
+    }
+    expect(connections()).toBe(1);
+  });
+
+  it('sends prepared headers as it sends the same headers unprepared, and refuses prepared ones that fail the checks on every request', async () => {
+    const { origin, connections } = await echoServer();
+    const p = pool(origin);
+    const fields = { 'Content-Type': 'application/json', 'x-caller': 'a', Host: 'api.example' };
+    const prepared = new PreparedHeaders(fields);
+    for (const headers of [fields, prepared, prepared]) {
+      const echoed = JSON.parse((await send(p, { method: 'POST', path: '/mcp', headers, body: '{}' })).body);
+      expect(echoed.headers).toEqual({ 'content-type': 'application/json', 'x-caller': 'a', host: 'api.example', 'content-length': '2' });
+    }
+    const injecting = new PreparedHeaders({ 'x-a': 'v\r\nx-injected: 1' });
+    const framing = new PreparedHeaders({ 'Content-Length': '1' });
+    for (let i = 0; i < 2; i++) {
+      await expect(send(p, { method: 'GET', path: '/', headers: injecting })).rejects.toThrow(/bad request header "x-a"/);
+      await expect(send(p, { method: 'POST', path: '/', headers: framing, body: 'x' })).rejects.toThrow(`request header "Content-Length" is the HTTP client's to write`);
     }
     expect(connections()).toBe(1);
   });

@@ -9,7 +9,7 @@ export interface ClientRequest {
   readonly method: 'GET' | 'POST' | 'DELETE';
   /** The path and query, as sent on the request line. */
   readonly path: string;
-  readonly headers: Readonly<Record<string, string>>;
+  readonly headers: Readonly<Record<string, string>> | PreparedHeaders;
   readonly body?: string | undefined;
   /**
    * Whether it may be sent once more, on a new connection, when a kept-alive one it went out
@@ -63,6 +63,52 @@ function isRequestPath(path: string): boolean {
     if (c < 0x21 || c > 0x7e) return false;
   }
   return true;
+}
+
+interface FieldLines {
+  /** "name: value" lines, each ending in CRLF. */
+  readonly lines: string;
+  readonly hostGiven: boolean;
+}
+
+/** Request header fields as written on the wire; a name or value that could break the framing throws. */
+function fieldLines(headers: Readonly<Record<string, string>>): FieldLines {
+  let lines = '';
+  let hostGiven = false;
+  for (const name in headers) {
+    const value = headers[name]!;
+    if (!isToken(name) || hasLineBreak(value)) throw new TypeError(`bad request header "${name.slice(0, 80)}"`);
+    if (FRAMING_NAME_LENGTHS.has(name.length)) {
+      const lower = name.toLowerCase();
+      if (lower === 'host') hostGiven = true;
+      else if (FRAMING_HEADERS.has(lower)) throw new TypeError(`request header "${name}" is the HTTP client's to write`);
+    }
+    lines += `${name}: ${value}\r\n`;
+  }
+  return { lines, hostGiven };
+}
+
+/**
+ * Request header fields checked and written out once, for a sender that sends the same ones
+ * on many requests (an upstream session). Fields that fail the check fail every request
+ * that carries them, as they would unprepared.
+ */
+export class PreparedHeaders {
+  private readonly fields: FieldLines | undefined;
+  private readonly problem: string | undefined;
+
+  constructor(headers: Readonly<Record<string, string>>) {
+    try {
+      this.fields = fieldLines(headers);
+    } catch (err) {
+      this.problem = (err as Error).message;
+    }
+  }
+
+  checked(): FieldLines {
+    if (!this.fields) throw new TypeError(this.problem);
+    return this.fields;
+  }
 }
 
 export const plainOrTlsConnector: Connector = (origin) => {
@@ -176,20 +222,8 @@ export class HttpClientPool {
 
   private head(request: ClientRequest): string {
     if (!isRequestPath(request.path)) throw new TypeError(`bad request path "${request.path.slice(0, 80)}"`);
-    let head = `${request.method} ${request.path} HTTP/1.1\r\n`;
-    let hostGiven = false;
-    const headers = request.headers;
-    for (const name in headers) {
-      const value = headers[name]!;
-      if (!isToken(name) || hasLineBreak(value)) throw new TypeError(`bad request header "${name.slice(0, 80)}"`);
-      if (FRAMING_NAME_LENGTHS.has(name.length)) {
-        const lower = name.toLowerCase();
-        if (lower === 'host') hostGiven = true;
-        else if (FRAMING_HEADERS.has(lower)) throw new TypeError(`request header "${name}" is the HTTP client's to write`);
-      }
-      head += `${name}: ${value}\r\n`;
-    }
-    if (!hostGiven) head += `host: ${this.hostHeader}\r\n`;
+    const fields = request.headers instanceof PreparedHeaders ? request.headers.checked() : fieldLines(request.headers);
+    const head = `${request.method} ${request.path} HTTP/1.1\r\n${fields.lines}${fields.hostGiven ? '' : `host: ${this.hostHeader}\r\n`}`;
     return request.body === undefined ? `${head}\r\n` : `${head}content-length: ${Buffer.byteLength(request.body)}\r\n\r\n`;
   }
 

@@ -242,18 +242,28 @@ export class ResponseParser {
 
 /**
  * Field names as servers spell them, each checked and lowercased once: a server sends the
- * same few names on every response. Bounded, so that a server inventing names cannot grow
- * it; names past the bound are checked every time.
+ * same few names on every response. Looked up by length and then in place, since hashing a
+ * fresh slice of the head for a Map costs more than the check it saves. Bounded, so that a
+ * server inventing names cannot grow it; names past the bound are checked every time.
  */
-const fieldKeys = new Map<string, string>();
-const MAX_FIELD_KEYS = 256;
+const knownSpellings: string[] = [];
+const knownKeys: string[] = [];
+const MAX_KNOWN_NAMES = 64;
 
-function fieldKey(name: string): string {
-  const known = fieldKeys.get(name);
-  if (known !== undefined) return known;
+/** The key of the name text[start, end). */
+function fieldKey(text: string, start: number, end: number): string {
+  const length = end - start;
+  for (let i = 0; i < knownSpellings.length; i++) {
+    const spelling = knownSpellings[i]!;
+    if (spelling.length === length && text.startsWith(spelling, start)) return knownKeys[i]!;
+  }
+  const name = text.slice(start, end);
   if (!isToken(name)) throw new HttpFramingError(`bad header name "${name.slice(0, 80)}"`);
   const key = name.toLowerCase();
-  if (fieldKeys.size < MAX_FIELD_KEYS) fieldKeys.set(name, key);
+  if (knownSpellings.length < MAX_KNOWN_NAMES) {
+    knownSpellings.push(name);
+    knownKeys.push(key);
+  }
   return key;
 }
 
@@ -265,13 +275,12 @@ function parseFields(text: string, from: number): IncomingHttpHeaders {
     if (end < 0) end = text.length;
     const colon = text.indexOf(':', start);
     if (colon <= start || colon > end) throw new HttpFramingError(`bad header line "${text.slice(start, Math.min(end, start + 80))}"`);
-    const name = text.slice(start, colon);
-    const key = fieldKey(name);
+    const key = fieldKey(text, start, colon);
     let valueStart = colon + 1;
     let valueEnd = end;
     while (valueStart < valueEnd && isBlank(text.charCodeAt(valueStart))) valueStart++;
     while (valueEnd > valueStart && isBlank(text.charCodeAt(valueEnd - 1))) valueEnd--;
-    if (hasControlChar(text, valueStart, valueEnd)) throw new HttpFramingError(`bad value of header "${name}"`);
+    if (hasControlChar(text, valueStart, valueEnd)) throw new HttpFramingError(`bad value of header "${text.slice(start, colon)}"`);
     const value = text.slice(valueStart, valueEnd);
     const before = headers[key];
     if (before === undefined) headers[key] = key === 'set-cookie' ? [value] : value;

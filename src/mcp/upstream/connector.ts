@@ -1,4 +1,4 @@
-import type { BackendIR, StdioBackendIR } from '../../ir/types.ts';
+import type { BackendIR, RemoteBackendIR, StdioBackendIR } from '../../ir/types.ts';
 import type { JsonRpcRequest } from '../../jsonrpc/message.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { MaybePromise } from '../../util/maybe-promise.ts';
@@ -39,6 +39,12 @@ export class UpstreamConnector {
   private nextId = 0;
   /** Shared stdio processes, by the configuration that started them. */
   private readonly shared = new Map<string, Promise<ChannelSession>>();
+  /**
+   * Streamable-HTTP sessions by the token's reference they were rebuilt from: opened tokens
+   * are remembered (session-token.ts), so each call of a session finds its upstream
+   * session, headers prepared, instead of building it again.
+   */
+  private readonly httpSessions = new WeakMap<UpstreamSessionRef, StreamableHttpSession>();
 
   constructor(pools: HttpPools, channels: ChannelRegistry, maxMessageBytes: number, logger: Logger) {
     this.pools = pools;
@@ -132,17 +138,25 @@ export class UpstreamConnector {
    * nothing in it waits.
    */
   resume(backend: BackendIR, sid: string, ref: UpstreamSessionRef, client: ClientInit, callerHeaders?: Record<string, string>): MaybePromise<UpstreamSession> {
-    if (backend.transport === 'streamable-http') {
-      return new StreamableHttpSession({
-        backend,
-        pool: this.pools.get(backend.origin),
-        sessionId: ref.id,
-        protocolVersion: ref.protocolVersion,
-        maxMessageBytes: this.maxMessageBytes,
-        callerHeaders,
-      });
-    }
-    return this.resumeChannel(backend, sid, client, callerHeaders);
+    if (backend.transport !== 'streamable-http') return this.resumeChannel(backend, sid, client, callerHeaders);
+    // Per-caller headers (a passed-through token) may change from one request to the next.
+    if (callerHeaders) return this.httpSession(backend, ref, callerHeaders);
+    const known = this.httpSessions.get(ref);
+    if (known?.servesAs(backend)) return known;
+    const session = this.httpSession(backend, ref);
+    this.httpSessions.set(ref, session);
+    return session;
+  }
+
+  private httpSession(backend: RemoteBackendIR, ref: UpstreamSessionRef, callerHeaders?: Record<string, string>): StreamableHttpSession {
+    return new StreamableHttpSession({
+      backend,
+      pool: this.pools.get(backend.origin),
+      sessionId: ref.id,
+      protocolVersion: ref.protocolVersion,
+      maxMessageBytes: this.maxMessageBytes,
+      callerHeaders,
+    });
   }
 
   private async resumeChannel(backend: Exclude<BackendIR, { transport: 'streamable-http' }>, sid: string, client: ClientInit, callerHeaders?: Record<string, string>): Promise<UpstreamSession> {

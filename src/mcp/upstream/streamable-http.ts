@@ -1,4 +1,4 @@
-import type { ClientRequest, HttpClientPool } from '../../http/client/pool.ts';
+import { PreparedHeaders, type ClientRequest, type HttpClientPool } from '../../http/client/pool.ts';
 import { isRequest, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../../jsonrpc/message.ts';
 import type { RemoteBackendIR } from '../../ir/types.ts';
 import { isSafeMethod } from '../safe-methods.ts';
@@ -22,14 +22,15 @@ export interface HttpSessionInit {
 
 /**
  * An upstream session over MCP streamable HTTP. It holds no connection of its own: it is
- * rebuilt from the session token on every request, on any replica.
+ * rebuilt from the session token, on any replica, and nothing in it changes once built.
  */
 export class StreamableHttpSession implements UpstreamSession {
   readonly backend: string;
   private readonly init: HttpSessionInit;
   private readonly path: string;
-  /** Built once per request's session object: every POST carries them. */
+  /** Every POST carries them; prepared once for the POSTs that carry nothing else. */
   private readonly postHeaders: Record<string, string>;
+  private readonly preparedPostHeaders: PreparedHeaders;
 
   constructor(init: HttpSessionInit) {
     this.init = init;
@@ -40,6 +41,12 @@ export class StreamableHttpSession implements UpstreamSession {
     headers['content-type'] = 'application/json';
     headers.accept = ACCEPT_BOTH;
     this.postHeaders = headers;
+    this.preparedPostHeaders = new PreparedHeaders(headers);
+  }
+
+  /** Whether it was built for this configuration of its backend (a reload makes a new one). */
+  servesAs(backend: RemoteBackendIR): boolean {
+    return this.init.backend === backend;
   }
 
   /** The headers of a GET or DELETE: those of a POST without its body's. */
@@ -100,7 +107,7 @@ export class StreamableHttpSession implements UpstreamSession {
   }
 
   private post(message: JsonRpcMessage, sink: ReplySink, signal?: AbortSignal, extraHeaders?: Record<string, string>, onTimeout?: () => void): HttpReply {
-    const headers = extraHeaders ? { ...extraHeaders, ...this.postHeaders } : this.postHeaders;
+    const headers = extraHeaders ? { ...extraHeaders, ...this.postHeaders } : this.preparedPostHeaders;
     const request = isRequest(message);
     // In a session, a repeat that reaches a restarted server is refused as an expired session, and recovery judges it.
     const replayable = this.init.sessionId !== null || (request && (message.method === 'initialize' || isSafeMethod(message.method)));
