@@ -30,6 +30,8 @@ export interface ChildOptions {
   env?: Record<string, string>;
   /** Label for error messages and the child's stderr. */
   label: string;
+  /** A command Node runs under, with its arguments (e.g. valgrind): it must exec Node in its own process. */
+  wrapper?: readonly string[];
 }
 
 export class Child {
@@ -47,7 +49,8 @@ export class Child {
     this.label = options.label;
     // An absolute path as it is: read as a URL, a '#' or '?' in it would cut it short.
     const path = isAbsolute(script) ? script : fileURLToPath(new URL(script, import.meta.url));
-    this.proc = spawn(process.execPath, [...(options.execArgv ?? []), path, ...args], {
+    const command = [...(options.wrapper ?? []), process.execPath, ...(options.execArgv ?? []), path, ...args];
+    this.proc = spawn(command[0]!, command.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
     });

@@ -36,10 +36,11 @@ function primeCompileCache(script: string, flags: string[], env: Record<string, 
 export class Processes {
   private readonly started: Array<{ child: Child; graceMs: number }> = [];
 
-  private async start(script: string, args: string[], label: string, execArgv: string[], graceMs: number, env?: Record<string, string>): Promise<Started> {
-    const child = new Child(script, args, { label, execArgv, ...(env ? { env } : {}) });
+  private async start(script: string, args: string[], label: string, execArgv: string[], graceMs: number, env?: Record<string, string>, wrapper?: readonly string[]): Promise<Started> {
+    const child = new Child(script, args, { label, execArgv, ...(env ? { env } : {}), ...(wrapper ? { wrapper } : {}) });
     this.started.push({ child, graceMs });
-    const line = await child.readyLine();
+    // Under a wrapper such as valgrind, starting takes many times longer.
+    const line = await child.readyLine(wrapper ? 180_000 : undefined);
     return { child, url: line.url, urls: Array.isArray(line.urls) ? (line.urls as string[]) : [line.url] };
   }
 
@@ -51,9 +52,10 @@ export class Processes {
   /**
    * bench/gateway-process.ts running `config` as the launcher runs the gateway (its environment,
    * Node flags and compile cache), with the context's log level and Node flags; `tree`: the
-   * gateway of another checkout (its own script and launcher), instead of this one's.
+   * gateway of another checkout (its own script and launcher), instead of this one's;
+   * `wrapper`: a command Node runs under (valgrind).
    */
-  gateway(ctx: ScenarioContext, config: ReturnType<typeof gatewayConfig>, label = 'gateway', execArgv: string[] = [], tree?: string): Promise<Started> {
+  gateway(ctx: ScenarioContext, config: ReturnType<typeof gatewayConfig>, label = 'gateway', execArgv: string[] = [], tree?: string, wrapper?: readonly string[]): Promise<Started> {
     const root = tree ? pathToFileURL(`${tree}/`) : new URL('../', import.meta.url);
     const runtime = gatewayRuntime(new URL('bin/switchboard.js', root));
     const script = fileURLToPath(new URL('bench/gateway-process.ts', root));
@@ -61,7 +63,7 @@ export class Processes {
     primeCompileCache(script, runtime.flags, env);
     const flags = [...runtime.flags, ...execArgv, ...ctx.gatewayExecArgv];
     const args = ['--config', JSON.stringify(config), '--log-level', ctx.gatewayLogLevel];
-    return this.start(script, args, label, flags, 10_000, env);
+    return this.start(script, args, label, flags, 10_000, env, wrapper);
   }
 
   /**
