@@ -52,7 +52,7 @@ describe('readBody', () => {
     expect(chunked).toEqual({ status: 413, text: 'request body exceeds the limit of 8 bytes' });
   });
 
-  it('once the body is read keeps no listener of its own on the request, and a later stream error is still handled', async () => {
+  it('once the body is read, later events on the request change nothing and a stream error is still handled', async () => {
     let seen: IncomingMessage | undefined;
     const url = await serve(async (req) => {
       const text = await readBody(req, 1024);
@@ -61,9 +61,25 @@ describe('readBody', () => {
     });
     expect((await post(url, ['{}'])).text).toBe('{}');
     const req = seen!;
-    for (const event of ['data', 'end', 'close']) expect(req.listeners(event).some((l) => l.name.startsWith('on'))).toBe(false);
-    const errorListeners = req.listeners('error');
-    expect(errorListeners.map((l) => l.name)).toEqual(['ignoreLateError']);
+    expect(req.listenerCount('error')).toBeGreaterThan(0);
     expect(() => req.emit('error', new Error('late'))).not.toThrow();
+    expect(() => req.emit('data', Buffer.from('more'))).not.toThrow();
+  });
+
+  it('rejects when the client goes away in the middle of the body', async () => {
+    let outcome: Promise<string> | undefined;
+    const arrived = new Promise<void>((resolve) => {
+      server = createServer((req) => {
+        outcome = readBody(req, 1024);
+        req.once('data', () => resolve());
+      });
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const client = request(`http://127.0.0.1:${(server!.address() as AddressInfo).port}/`, { method: 'POST', headers: { 'content-length': '100' } });
+    client.on('error', () => {});
+    client.write('{"partial":');
+    await arrived;
+    client.destroy();
+    await expect(outcome).rejects.toThrow(/aborted|incomplete/);
   });
 });

@@ -14,46 +14,45 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string> {
     return Promise.reject(tooLarge(limit));
   }
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let size = 0;
-    const onData = (chunk: Buffer): void => {
+    let settled = false;
+    // The listeners stay on the request (taking them off costs more than reading the body):
+    // once settled they do nothing, and hold no chunk, however long the request lives on.
+    const settle = (): void => {
+      settled = true;
+      chunks = [];
+    };
+    req.on('data', (chunk: Buffer) => {
+      if (settled) return;
       size += chunk.length;
       if (size > limit) {
-        finish();
+        settle();
         req.resume();
         reject(tooLarge(limit));
         return;
       }
       chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      finish();
-      resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8'));
-    };
-    const onFail = (err?: Error): void => {
-      finish();
-      reject(err ?? new Error('request aborted'));
-    };
-    const finish = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('close', onClose);
-      // A stream error after this must not go unhandled, but a listener of this reader's would
-      // keep it (and every chunk of the body) alive for as long as the request is in flight.
-      req.off('error', onFail);
-      req.on('error', ignoreLateError);
-    };
+    });
+    req.on('end', () => {
+      if (settled) return;
+      const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
+      settle();
+      resolve(text);
+    });
+    req.on('error', (err: Error) => {
+      if (settled) return;
+      settle();
+      reject(err);
+    });
     // 'close' before 'end': the client went away mid-body.
-    const onClose = (): void => onFail(new Error('request body incomplete: the client closed the connection'));
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onFail);
-    req.on('close', onClose);
+    req.on('close', () => {
+      if (settled) return;
+      settle();
+      reject(new Error('request body incomplete: the client closed the connection'));
+    });
   });
 }
-
-/** The body is settled; whatever happens to the stream now is for the response's side to see. */
-function ignoreLateError(): void {}
 
 function tooLarge(limit: number): HttpError {
   return new HttpError(413, `request body exceeds the limit of ${limit} bytes`);
