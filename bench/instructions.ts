@@ -1,11 +1,15 @@
 /**
- * `npm run bench:instructions -- [--against REV]`: the user-space instructions the gateway
- * executes per forwarded tools/call (echo, one session), counted by valgrind's callgrind.
+ * `npm run bench:instructions -- [--against REV] [--pass-through]`: the user-space instructions
+ * the gateway executes per forwarded tools/call (echo, one session), counted by valgrind's
+ * callgrind; with --pass-through, those of scenario (a)'s blind pass-through too.
  * CPU time on these machines moves by ±15 µs per call between two processes of one tree;
- * an instruction count of a warmed-up gateway repeats within ~0.5%, so a change worth 1%
- * shows in a single pair. It counts work, not time: cache misses, which load makes
+ * an instruction count of a warmed-up gateway moves by far less. It counts work, not time: cache misses, which load makes
  * expensive, and the kernel's side of each system call are not in it. Judge a change by
  * both this and `npm run bench:ab`.
+ *
+ * Whether one of V8's major GCs falls among the counted calls is luck, and one adds 10-30k
+ * instructions per call to the count: the major GC's share (marking, sweeping, compaction, by
+ * function name) is printed apart, and the comparison leaves it out.
  *
  * Each gateway runs under callgrind (20-50× slower) in front of one upstream that runs
  * natively; both gateways, with --against, at once, each with a load of its own. After
@@ -16,7 +20,7 @@
  *
  * Needs valgrind (Debian: apt-get install valgrind). Takes 5-8 minutes.
  *
- * Run: node bench/instructions.ts [--against REV] [--policy] [--calls 5000] [--warmup-calls 30000] [--concurrency 8] [--top 0]
+ * Run: node bench/instructions.ts [--against REV] [--pass-through] [--policy] [--calls 5000] [--warmup-calls 30000] [--concurrency 8] [--top 0]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -29,14 +33,15 @@ import { startIssuer, type Issuer } from './jwks.ts';
 import { McpHttp } from './load-loop.ts';
 import { Phase } from './load-phase.ts';
 import { openSession, sessionHeaders } from './mcp-client.ts';
-import { Processes } from './processes.ts';
+import { Processes, type Started } from './processes.ts';
 import type { ScenarioContext } from './scenario.ts';
 import { checkoutOrExit, type Worktree } from './worktree.ts';
 
-const USAGE = 'usage: node bench/instructions.ts [--against REV] [--policy] [--calls N] [--warmup-calls N] [--concurrency N] [--top N]';
+const USAGE = 'usage: node bench/instructions.ts [--against REV] [--pass-through] [--policy] [--calls N] [--warmup-calls N] [--concurrency N] [--top N]';
 const { values } = parseArgs({
   options: {
     against: { type: 'string' },
+    'pass-through': { type: 'boolean', default: false },
     policy: { type: 'boolean', default: false },
     calls: { type: 'string', default: '5000' },
     'warmup-calls': { type: 'string', default: '30000' },
@@ -59,23 +64,28 @@ const log = (text: string): void => void process.stdout.write(`${text}\n`);
 interface Counted {
   name: string;
   perCall: number;
+  /** Of those, in V8's major GC (marking, sweeping, compaction): whether one falls into the counted calls is luck. */
+  majorGcPerCall: number;
   /** Instructions by function, of its own (without its callees'). */
   byFunction: Map<string, number>;
 }
 
-/** Calls echo `count` times on the session, `concurrency` at a time; any answer but the echo's fails. */
-async function call(http: McpHttp, phase: Phase, count: number, concurrency: number, nextId: () => number): Promise<void> {
+/** Calls `tool` `count` times on the session, `concurrency` at a time; any answer but the echo's fails. */
+async function call(http: McpHttp, phase: Phase, tool: string, count: number, concurrency: number, nextId: () => number): Promise<void> {
   let left = count;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (left-- > 0) {
         const id = nextId();
-        const reply = await http.post(phase, { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo__echo', arguments: { text: 'hello' } } });
+        const reply = await http.post(phase, { jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: { text: 'hello' } } });
         if (reply.status !== 200 || !reply.text.includes(`"id":${id}`) || !reply.text.includes('hello')) throw new Error(`call ${id}: HTTP ${reply.status} ${reply.text.slice(0, 300)}`);
       }
     }),
   );
 }
+
+/** V8's major GC, by the names of its functions: marking (concurrent or not), sweeping, compaction. */
+const MAJOR_GC = /MarkCompact|ConcurrentMarking|MarkingVisitor|MarkingWorklist|IncrementalMarking|MarkingBarrier|Sweeper/;
 
 /** The functions of a callgrind dump with their own instruction counts; JIT code named through the perf map. */
 function readDump(file: string, perfMap: string | undefined): { total: number; byFunction: Map<string, number> } {
@@ -139,19 +149,26 @@ function nameOf(fn: string, jit: readonly JitRange[]): string {
   return fn;
 }
 
-async function count(processes: Processes, ctx: ScenarioContext, config: ReturnType<typeof gatewayConfig>, name: string, tree: string | undefined, dir: string, headers: Record<string, string>): Promise<Counted> {
+/** How a counted process is started, under the wrapper and Node flags it is given, and the tool its calls name. */
+interface Subject {
+  name: string;
+  tool: string;
+  start(wrapper: readonly string[], execArgv: string[]): Promise<Started>;
+}
+
+async function count(subject: Subject, dir: string, headers: Record<string, string>): Promise<Counted> {
+  const { name } = subject;
   const out = join(dir, `${name.replace(/\W+/g, '-')}.out`);
-  const wrapper = ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${out}`];
-  const gateway = await processes.gateway(ctx, config, name, numbers.top > 0 ? ['--perf-basic-prof'] : [], tree, wrapper);
-  const pid = String(gateway.child.pid);
-  const session = await openSession(gateway.url, headers);
-  const http = new McpHttp(gateway.url, sessionHeaders(session), numbers.concurrency);
+  const started = await subject.start(['valgrind', '--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${out}`], numbers.top > 0 ? ['--perf-basic-prof'] : []);
+  const pid = String(started.child.pid);
+  const session = await openSession(started.url, headers);
+  const http = new McpHttp(started.url, sessionHeaders(session), numbers.concurrency);
   const phase = new Phase();
   let id = 0;
   try {
-    await call(http, phase, numbers.warmupCalls, numbers.concurrency, () => ++id);
+    await call(http, phase, subject.tool, numbers.warmupCalls, numbers.concurrency, () => ++id);
     execFileSync('callgrind_control', ['--zero', pid], { stdio: 'ignore' });
-    await call(http, phase, numbers.calls, numbers.concurrency, () => ++id);
+    await call(http, phase, subject.tool, numbers.calls, numbers.concurrency, () => ++id);
     execFileSync('callgrind_control', ['--dump', pid], { stdio: 'ignore' });
   } finally {
     await http.close();
@@ -159,7 +176,9 @@ async function count(processes: Processes, ctx: ScenarioContext, config: ReturnT
   const dumps = readdirSync(dir).filter((f) => f.startsWith(`${out.slice(dir.length + 1)}.`));
   if (dumps.length !== 1) throw new Error(`${name}: expected one callgrind dump, found ${dumps.length}`);
   const { total, byFunction } = readDump(join(dir, dumps[0]!), numbers.top > 0 ? `/tmp/perf-${pid}.map` : undefined);
-  return { name, perCall: total / numbers.calls, byFunction };
+  let majorGc = 0;
+  for (const [fn, n] of byFunction) if (MAJOR_GC.test(fn)) majorGc += n;
+  return { name, perCall: total / numbers.calls, majorGcPerCall: majorGc / numbers.calls, byFunction };
 }
 
 let worktree: Worktree | undefined;
@@ -172,7 +191,7 @@ try {
   const ctx: ScenarioContext = { gatewayExecArgv: [], gatewayLogLevel: 'silent', idleSessions: 0, progressSteps: 0 };
   const upstream = await processes.upstream();
   const backends = [httpBackend('echo', upstream.url)];
-  let config = (_auditFile: string) => gatewayConfig(backends);
+  let config = (_auditFile: string): ReturnType<typeof gatewayConfig> => gatewayConfig(backends);
   let headers: Record<string, string> = {};
   if (values.policy) {
     issuer = await startIssuer();
@@ -181,15 +200,22 @@ try {
     config = (auditFile) => gatewayConfig(backends, policyStack({ ...stack, auditFile: join(dir, auditFile) }));
     headers = { authorization: `Bearer ${await issuer.token(stack.subject, audience)}` };
   }
-  const trees: Array<[string, string | undefined]> = [['gateway', undefined]];
-  if (worktree) trees.push([`gateway @${worktree.commit}`, worktree.dir]);
+  const gateway = (name: string, tree: string | undefined, auditFile: string): Subject => ({
+    name,
+    tool: 'echo__echo',
+    start: (wrapper, execArgv) => processes.gateway(ctx, config(auditFile), name, execArgv, tree, wrapper),
+  });
+  const subjects = [gateway('gateway', undefined, '0.jsonl')];
+  if (worktree) subjects.push(gateway(`gateway @${worktree.commit}`, worktree.dir, '1.jsonl'));
+  if (values['pass-through']) subjects.push({ name: 'pass-through', tool: 'echo', start: (wrapper, execArgv) => processes.passThrough(upstream.url, 'pass-through', execArgv, wrapper) });
   log(`counting ${numbers.calls} calls after ${numbers.warmupCalls} to warm up, ${numbers.concurrency} at a time${values.policy ? ', policy stack on' : ''}: a few minutes`);
-  const counted = await Promise.all(trees.map(([name, tree], i) => count(processes, ctx, config(`${i}.jsonl`), name, tree, dir, headers)));
-  for (const c of counted) log(`${c.name}: ${Math.round(c.perCall).toLocaleString('en')} instructions per call`);
-  if (counted.length === 2) {
-    const [mine, theirs] = counted as [Counted, Counted];
-    const diff = mine.perCall - theirs.perCall;
-    log(`difference: ${diff >= 0 ? '+' : '−'}${Math.round(Math.abs(diff)).toLocaleString('en')} per call (${((mine.perCall / theirs.perCall - 1) * 100).toFixed(1)}%)`);
+  const counted = await Promise.all(subjects.map((subject) => count(subject, dir, headers)));
+  const thousands = (n: number): string => `${(n / 1000).toFixed(1)}k`;
+  for (const c of counted) log(`${c.name}: ${thousands(c.perCall)} instructions per call, ${thousands(c.perCall - c.majorGcPerCall)} without the major GC's ${thousands(c.majorGcPerCall)}`);
+  for (const theirs of counted.slice(1)) {
+    const mine = counted[0]!;
+    const [a, b] = [mine.perCall - mine.majorGcPerCall, theirs.perCall - theirs.majorGcPerCall];
+    log(`gateway against ${theirs.name}, without major GC: ${a >= b ? '+' : '−'}${thousands(Math.abs(a - b))} per call (${((a / b - 1) * 100).toFixed(1)}%)`);
   }
   for (const c of numbers.top > 0 ? counted : []) {
     log(`\n${c.name}: the ${numbers.top} functions with the most instructions of their own, per call`);

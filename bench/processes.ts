@@ -78,8 +78,8 @@ export class Processes {
   }
 
   /** bench/passthrough-process.ts: a blind HTTP pass-through in front of `upstreamUrl`. */
-  passThrough(upstreamUrl: string, label = 'pass-through'): Promise<Started> {
-    return this.start('./passthrough-process.ts', ['--upstream', upstreamUrl], label, [], 5_000);
+  passThrough(upstreamUrl: string, label = 'pass-through', execArgv: string[] = [], wrapper?: readonly string[]): Promise<Started> {
+    return this.start('./passthrough-process.ts', ['--upstream', upstreamUrl], label, execArgv, 5_000, undefined, wrapper);
   }
 
   /** bench/mcp-proxy-process.ts: mcp-proxy in front of bench/stdio-echo.ts. */
