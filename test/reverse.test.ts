@@ -3,6 +3,7 @@ import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema
 import { startReverseServer, type ReverseServer } from './fixtures/reverse-server.ts';
 import { connectClient, INITIALIZE, post, rawSession, startGateway, waitFor, type RunningGateway } from './helpers.ts';
 import { finalMessage } from './support/sse.ts';
+import { startMutableServer, type MutableServer } from './fixtures/mutable-server.ts';
 
 describe('server-to-client traffic across a federation', () => {
   let left: ReverseServer;
@@ -94,10 +95,11 @@ describe('server-to-client traffic across a federation', () => {
     await new Promise((r) => setTimeout(r, 200));
     await post(gw.url, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: '7', reason: 'test' } }, headers);
     await waitFor(() => right.cancelled.length > rightBefore, 5_000, 'the upstream of request "7" to see the cancel');
+    // The cancelled one ends with no response, its upstream exchange given up.
+    expect(await byString).toMatchObject({ status: 202, text: '' });
     // The numeric 7 runs to its end, uncancelled.
     expect(finalMessage((await byNumber).text).result.content[0].text).toBe('waited');
     expect(left.cancelled.length).toBe(leftBefore);
-    await byString;
   });
 
   it('an upstream restarted mid-session: safe calls recover, unsafe ones report the expiry and do not run', async () => {
@@ -172,5 +174,43 @@ describe('MCP tasks through the gateway', () => {
     const result = await post(gw.url, { jsonrpc: '2.0', id: 3, method: 'tasks/result', params: { taskId } }, h);
     expect(result.text).not.toContain('AKIA');
     expect(finalMessage(result.text).result.content[0].text).toBe('a finished [REDACTED:aws-access-key-id]');
+  });
+});
+
+describe('a cancel that comes before the request left the gateway', () => {
+  let upstream: MutableServer;
+  let gw: RunningGateway;
+
+  beforeAll(async () => {
+    upstream = await startMutableServer();
+    // Unprefixed names: the gateway learns which backend has a tool from the lists.
+    gw = await startGateway([{ name: 'm', transport: 'streamable-http', url: upstream.url }], { toolPrefix: 'never' });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    await upstream?.close();
+  });
+
+  it('stops the listing the gateway waits on to route it, and the call never reaches the upstream', async () => {
+    const sid = await rawSession(gw.url);
+    const headers = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+    const release = upstream.holdLists();
+    try {
+      // The session has not listed its tools yet: routing "read" needs the upstream's list first.
+      const call = post(gw.url, { jsonrpc: '2.0', id: 11, method: 'tools/call', params: { name: 'read', arguments: { path: '/etc/hosts' } } }, headers);
+      await waitFor(() => upstream.heldLists > 0, 5_000, 'the gateway to ask for the tool list');
+      await post(gw.url, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 11, reason: 'test' } }, headers);
+      // No response for a cancelled request, while the list is still held upstream.
+      const answered = await call;
+      expect(answered.status).toBe(202);
+      expect(answered.text).toBe('');
+    } finally {
+      release();
+    }
+    expect(upstream.calls).not.toContain('read');
+    // The session goes on: the next call lists afresh and runs.
+    const next = await post(gw.url, { jsonrpc: '2.0', id: 12, method: 'tools/call', params: { name: 'read', arguments: { path: '/etc/hosts' } } }, headers);
+    expect(finalMessage(next.text).result.content[0].text).toBe('fine (/etc/hosts)');
   });
 });

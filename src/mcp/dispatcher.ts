@@ -5,7 +5,7 @@ import type { SessionStore, StoredSession } from '../state/session-store.ts';
 import type { Caller } from '../security/caller.ts';
 import { principalKey } from '../security/identity.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { METHODS, ROUTED_METHODS, type Reply } from './methods.ts';
+import { METHODS, ROUTED_METHODS, type Reply, type RequestScope } from './methods.ts';
 import type { RouteRuntime } from './route-runtime.ts';
 import { downstreamForm, ReplyRelay, toErrorResponse, type ReplyOutput } from './relay.ts';
 import { fromDownstreamId } from './server-request-ids.ts';
@@ -77,37 +77,49 @@ export class SessionDispatcher {
   request(ctx: SessionContext, message: JsonRpcRequest, out: ReplyOutput): MaybePromise<void> {
     // A dropped connection is not a cancellation (the client may resume the stream): only
     // notifications/cancelled stops the upstream work.
-    const controller = new AbortController();
+    const flight = new Flight();
     let handled: MaybePromise<Reply>;
     try {
       const handler = METHODS.get(message.method);
       if (!handler) throw new JsonRpcError(ErrorCode.MethodNotFound, `Method not found: ${message.method}`);
+      this.inFlight.add(ctx.sid, message.id, flight);
       // Waited for only when something is pending: most requests need no turn of the microtask queue here.
       const check = ROUTED_METHODS.has(message.method) ? undefined : ctx.authorize(message.method);
-      handled = check instanceof Promise ? check.then(() => handler(ctx, message, controller.signal)) : handler(ctx, message, controller.signal);
+      handled = check instanceof Promise ? check.then(() => handler(ctx, message, flight)) : handler(ctx, message, flight);
     } catch (err) {
+      this.inFlight.delete(ctx.sid, message.id, flight);
       return answer(out, toErrorResponse(message.id, err, ctx.logger));
     }
-    if (!(handled instanceof Promise)) return this.relay(ctx, message, handled, controller, out);
+    if (!(handled instanceof Promise)) return this.relay(ctx, message, handled, flight, out);
     return handled.then(
-      (reply) => this.relay(ctx, message, reply, controller, out),
-      (err: unknown) => answer(out, toErrorResponse(message.id, err, ctx.logger)),
+      (reply) => this.relay(ctx, message, reply, flight, out),
+      (err: unknown) => {
+        this.inFlight.delete(ctx.sid, message.id, flight);
+        // What the handler waited on was aborted by the cancel: a cancelled request gets no response.
+        return flight.cancelled ? out.end() : answer(out, toErrorResponse(message.id, err, ctx.logger));
+      },
     );
   }
 
-  private relay(ctx: SessionContext, message: JsonRpcRequest, reply: Reply, controller: AbortController, out: ReplyOutput): MaybePromise<void> {
-    if (reply.kind === 'result') return answer(out, { jsonrpc: '2.0', id: message.id, result: reply.result });
-    this.inFlight.add(ctx.sid, message.id, { backend: reply.backend, controller });
+  private relay(ctx: SessionContext, message: JsonRpcRequest, reply: Reply, flight: Flight, out: ReplyOutput): MaybePromise<void> {
     const authorizer = ctx.route.authorizer;
-    const audited = reply.facts && authorizer.recordsOutcome(reply.facts) ? reply.facts : undefined;
+    const audited = reply.kind === 'forward' && reply.facts && authorizer.recordsOutcome(reply.facts) ? reply.facts : undefined;
+    if (reply.kind === 'result' || flight.cancelled) {
+      this.inFlight.delete(ctx.sid, message.id, flight);
+      if (reply.kind === 'result') return answer(out, { jsonrpc: '2.0', id: message.id, result: reply.result });
+      // Cancelled before it left: it never reaches the upstream, and the client gets no response.
+      if (audited) authorizer.recordCall(audited, 'cancelled', 0);
+      return out.end();
+    }
     const started = audited ? performance.now() : 0;
     return new Promise((resolve) => {
-      const relay = new ReplyRelay(ctx, message.id, reply, out, controller.signal, (response) => {
-        this.inFlight.delete(ctx.sid, message.id);
-        if (audited) authorizer.recordCall(audited, controller.signal.aborted ? 'cancelled' : outcomeOf(response), performance.now() - started);
+      const relay = new ReplyRelay(ctx, message.id, reply, out, (response) => {
+        this.inFlight.delete(ctx.sid, message.id, flight);
+        if (audited) authorizer.recordCall(audited, flight.cancelled ? 'cancelled' : outcomeOf(response), performance.now() - started);
         resolve();
       });
-      relay.attach(ctx.exchange(reply.backend, reply.request, relay, controller.signal, reply.headers));
+      relay.attach(ctx.exchange(reply.backend, reply.request, relay, undefined, reply.headers));
+      flight.forwarded(reply.backend, relay);
     });
   }
 
@@ -119,8 +131,8 @@ export class SessionDispatcher {
       case 'notifications/cancelled': {
         const flight = this.inFlight.get(ctx.sid, message.params?.requestId as JsonRpcId);
         if (!flight) return;
-        await sendQuietly(ctx, flight.backend, message);
-        flight.controller.abort();
+        if (flight.backend !== undefined) await sendQuietly(ctx, flight.backend, message);
+        flight.cancel();
         return;
       }
       default:
@@ -194,9 +206,38 @@ async function sendQuietly(ctx: SessionContext, backend: string, message: JsonRp
   }
 }
 
-interface Flight {
-  readonly backend: string;
-  readonly controller: AbortController;
+/**
+ * A request from its arrival to its answer, as a client's notifications/cancelled finds it:
+ * what its handler waits on is aborted and, once it is forwarded, its upstream exchange ends.
+ * No AbortController unless a handler asks for a signal: a forwarded call needs none, since
+ * the cancellation reaches its relay directly.
+ */
+class Flight implements RequestScope {
+  cancelled = false;
+  /** Where the request went, once forwarded. */
+  backend: string | undefined;
+  private relay: ReplyRelay | undefined;
+  private controller: AbortController | undefined;
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.cancelled) this.controller.abort();
+    }
+    return this.controller.signal;
+  }
+
+  forwarded(backend: string, relay: ReplyRelay): void {
+    this.backend = backend;
+    this.relay = relay;
+  }
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.controller?.abort();
+    this.relay?.cancel();
+  }
 }
 
 /**
@@ -216,18 +257,22 @@ class InFlightRequests {
 
   add(sid: string, id: JsonRpcId, flight: Flight): void {
     const session = (this.sessions[sid] ??= { count: 0, byId: Object.create(null) });
-    session.byId[idKey(id)] = flight;
-    session.count++;
+    const key = idKey(id);
+    // A client that reuses an id while it is in flight can cancel only the newer request.
+    if (session.byId[key] === undefined) session.count++;
+    session.byId[key] = flight;
   }
 
   get(sid: string, id: JsonRpcId | undefined): Flight | undefined {
     return this.sessions[sid]?.byId[idKey(id)];
   }
 
-  delete(sid: string, id: JsonRpcId): void {
+  /** Only if it is still `flight`: a client may reuse an id once its request was answered. */
+  delete(sid: string, id: JsonRpcId, flight: Flight): void {
     const session = this.sessions[sid];
-    if (!session) return;
-    delete session.byId[idKey(id)];
+    const key = idKey(id);
+    if (session?.byId[key] !== flight) return;
+    delete session.byId[key];
     if (--session.count === 0) delete this.sessions[sid];
   }
 }

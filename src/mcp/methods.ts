@@ -41,7 +41,12 @@ export type Reply =
       readonly facts?: AuthzRequest;
     };
 
-export type MethodHandler = (ctx: SessionContext, request: JsonRpcRequest, signal: AbortSignal) => MaybePromise<Reply>;
+/** A handler's hold on its request: `signal` aborts when the client cancels it (made when first read). */
+export interface RequestScope {
+  readonly signal: AbortSignal;
+}
+
+export type MethodHandler = (ctx: SessionContext, request: JsonRpcRequest, scope: RequestScope) => MaybePromise<Reply>;
 
 const result = (r: Record<string, unknown>): Reply => ({ kind: 'result', result: r });
 
@@ -81,9 +86,9 @@ function requireString(params: Record<string, unknown> | undefined, field: strin
 /** Routes a request that names one tool, prompt or resource to the backend that owns it. */
 function byName(namespace: Namespace, field: 'name' | 'uri'): MethodHandler {
   const kind = SUBJECT_KIND[namespace];
-  return (ctx, request, signal) => {
+  return (ctx, request, scope) => {
     const name = requireString(request.params, field);
-    return andThen(resolveTarget(ctx, namespace, name, signal), (target) => {
+    return andThen(resolveTarget(ctx, namespace, name, scope), (target) => {
       // A task-augmented call answers with a task whose id must be routable later; a plain one passes through untouched.
       const taskIds: ResultMapper | undefined = request.params?.task === undefined ? undefined : (r) => mapTaskIds(ctx.route.naming, target.backend, r);
       const guard = namespace === 'tools' ? ctx.route.guards.get(target.backend) : undefined;
@@ -93,7 +98,7 @@ function byName(namespace: Namespace, field: 'name' | 'uri'): MethodHandler {
         return forward(ctx, request, target, { ...request.params, [field]: target.name }, { kind, name: target.name, downstreamName: name }, mapResult, guard);
       };
       // Arguments are checked against the definition the guard screened: learn it first if it is new.
-      return guard?.config.validateArguments && !guard.knows(target.name) ? screenTools(ctx, target.backend, signal).then(send) : send();
+      return guard?.config.validateArguments && !guard.knows(target.name) ? screenTools(ctx, target.backend, scope.signal).then(send) : send();
     });
   };
 }
@@ -120,9 +125,9 @@ function inspectedThen(guard: BackendGuard, label: string, next: ResultMapper | 
   };
 }
 
-const readResource: MethodHandler = async (ctx, request, signal) => {
+const readResource: MethodHandler = async (ctx, request, scope) => {
   const uri = requireString(request.params, 'uri');
-  const target = await resolveTarget(ctx, 'resources', uri, signal);
+  const target = await resolveTarget(ctx, 'resources', uri, scope);
   // The contents name the URI the upstream knows; the client asked for the downstream one.
   const mapResult: ResultMapper = (r) => {
     if (!Array.isArray(r.contents) || target.name === uri) return r;
@@ -131,20 +136,20 @@ const readResource: MethodHandler = async (ctx, request, signal) => {
   return forward(ctx, request, target, { ...request.params, uri: target.name }, { kind: 'resource', name: target.name, downstreamName: uri }, mapResult);
 };
 
-const complete: MethodHandler = async (ctx, request, signal) => {
+const complete: MethodHandler = async (ctx, request, scope) => {
   const ref = request.params?.ref as Record<string, unknown> | undefined;
   if (ref?.type === 'ref/prompt' && typeof ref.name === 'string') {
-    const target = await resolveTarget(ctx, 'prompts', ref.name, signal);
+    const target = await resolveTarget(ctx, 'prompts', ref.name, scope);
     return forward(ctx, request, target, { ...request.params, ref: { ...ref, name: target.name } }, { kind: 'prompt', name: target.name, downstreamName: ref.name });
   }
   if (ref?.type === 'ref/resource' && typeof ref.uri === 'string') {
-    const target = await resolveTarget(ctx, 'resources', ref.uri, signal);
+    const target = await resolveTarget(ctx, 'resources', ref.uri, scope);
     return forward(ctx, request, target, { ...request.params, ref: { ...ref, uri: target.name } }, { kind: 'resource', name: target.name, downstreamName: ref.uri });
   }
   throw new JsonRpcError(ErrorCode.InvalidParams, 'params.ref must be a ref/prompt with a name or a ref/resource with a uri');
 };
 
-const setLogLevel: MethodHandler = async (ctx, request, signal) => {
+const setLogLevel: MethodHandler = async (ctx, request, { signal }) => {
   const backends = ctx.backendsWith('logging');
   const settled = await Promise.allSettled(backends.map((b) => call(ctx, b, 'logging/setLevel', request.params, signal)));
   settled.forEach((s, i) => {
@@ -155,7 +160,7 @@ const setLogLevel: MethodHandler = async (ctx, request, signal) => {
 
 function list(method: string): MethodHandler {
   const kind = LIST_KINDS[method]!;
-  return async (ctx, request, signal) => result(await listFederated(ctx, kind, request.params, signal));
+  return async (ctx, request, scope) => result(await listFederated(ctx, kind, request.params, scope.signal));
 }
 
 /** Methods whose handler authorizes against the backend and subject it routes to; the rest are authorized as a whole. */

@@ -28,28 +28,29 @@ export interface ReplyOutput {
  * in its downstream form. A reply that is its response alone is written in the transport's
  * callback, with nothing waiting on the way. The rest of the upstream's reply is read even
  * if the client went away, so that a client resuming its stream (on any replica) gets all
- * of it; a client's cancellation gets no response at all. `done` hears the response (none:
- * the request failed or was cancelled) once the output has ended.
+ * of it; a client's cancellation (cancel()) ends the exchange and gets no response at all.
+ * `done` hears the response (none: the request failed or was cancelled) once the output has
+ * ended.
  */
 export class ReplyRelay implements ReplySink {
   private readonly ctx: SessionContext;
   private readonly id: JsonRpcId;
   private readonly reply: ForwardReply;
   private readonly out: ReplyOutput;
-  private readonly cancelled: AbortSignal;
   private readonly done: (response: Inbound | undefined) => void;
   private readonly writes: OrderedWrites;
   private control: ReplyControl | undefined;
   /** The response, or what stands in for it, is on its way: nothing else is relayed. */
   private answered = false;
   private finished = false;
+  /** Why the exchange ends early: the client cancelled. */
+  private cancelled: Error | undefined;
 
-  constructor(ctx: SessionContext, id: JsonRpcId, reply: ForwardReply, out: ReplyOutput, cancelled: AbortSignal, done: (response: Inbound | undefined) => void) {
+  constructor(ctx: SessionContext, id: JsonRpcId, reply: ForwardReply, out: ReplyOutput, done: (response: Inbound | undefined) => void) {
     this.ctx = ctx;
     this.id = id;
     this.reply = reply;
     this.out = out;
-    this.cancelled = cancelled;
     this.done = done;
     this.writes = new OrderedWrites((err) => this.writeFailed(err));
   }
@@ -58,7 +59,15 @@ export class ReplyRelay implements ReplySink {
   attach(control: ReplyControl): void {
     this.control = control;
     this.writes.control = control;
-    if (this.answered) control.stop();
+    if (this.cancelled) control.abort(this.cancelled);
+    else if (this.answered) control.stop();
+  }
+
+  /** The client cancelled the request: the exchange ends, and no response follows. */
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = new Error('the client cancelled the request');
+    this.control?.abort(this.cancelled);
   }
 
   message(inbound: Inbound): void {
@@ -82,7 +91,7 @@ export class ReplyRelay implements ReplySink {
   fail(error: Error): void {
     if (this.answered) return;
     this.answered = true;
-    if (!this.cancelled.aborted) {
+    if (!this.cancelled) {
       const failure = JSON.stringify(toErrorResponse(this.id, error, this.ctx.logger));
       this.writes.run(() => this.out.response(failure));
     }
@@ -93,7 +102,7 @@ export class ReplyRelay implements ReplySink {
   private writeFailed(err: unknown): void {
     this.answered = true;
     let written: MaybePromise<void> = undefined;
-    if (!this.cancelled.aborted && !this.finished) {
+    if (!this.cancelled && !this.finished) {
       try {
         written = this.out.response(JSON.stringify(toErrorResponse(this.id, err, this.ctx.logger)));
       } catch {

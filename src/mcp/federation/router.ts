@@ -4,6 +4,7 @@ import type { MaybePromise } from '../../util/maybe-promise.ts';
 import { templatePattern, type NameIndex } from './index-cache.ts';
 import { LIST_KINDS, listComplete } from './lists.ts';
 import type { Target } from './naming.ts';
+import type { RequestScope } from '../methods.ts';
 
 export type Namespace = 'tools' | 'prompts' | 'resources';
 
@@ -11,7 +12,7 @@ export type Namespace = 'tools' | 'prompts' | 'resources';
  * Finds the backend that owns a downstream name. With prefix mode "always" the name says
  * it; otherwise the session's listing does (fetched once and cached on the route).
  */
-export function resolveTarget(ctx: SessionContext, namespace: Namespace, name: string, signal?: AbortSignal): MaybePromise<Target> {
+export function resolveTarget(ctx: SessionContext, namespace: Namespace, name: string, scope?: RequestScope): MaybePromise<Target> {
   const naming = ctx.route.naming;
   if (naming.mode === 'always') {
     const target = naming.split(name);
@@ -20,7 +21,8 @@ export function resolveTarget(ctx: SessionContext, namespace: Namespace, name: s
   }
   const cached = ctx.route.indexes.get(ctx.sid, namespace);
   const found = cached && lookup(ctx, cached, namespace, name);
-  return found || relist(ctx, namespace, name, signal);
+  // The request's signal is made only for a request that has to wait on upstreams.
+  return found || relist(ctx, namespace, name, scope?.signal);
 }
 
 /** A miss may mean the upstream's list changed since it was cached: look once more. */

@@ -121,7 +121,14 @@ export class ChannelSession implements UpstreamSession {
       },
       { once: true },
     );
-    return { stop, pause() {}, resume() {} };
+    return {
+      stop,
+      pause() {},
+      resume() {},
+      abort: () => {
+        if (this.listeners.delete(sink)) sink.end();
+      },
+    };
   }
 
   async end(): Promise<void> {
@@ -240,6 +247,10 @@ class ChannelExchange implements ReplyControl {
   pause(): void {}
 
   resume(): void {}
+
+  abort(): void {
+    this.cancel('client disconnected');
+  }
 
   /** The timeout struck or the caller gave up: the consumer learns it, and the upstream is told to stop. */
   private cancel(why: 'timeout' | 'client disconnected'): void {

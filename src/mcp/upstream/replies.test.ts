@@ -18,6 +18,9 @@ class Source implements ReplyControl {
   resume(): void {
     this.asked.push('resume');
   }
+  abort(reason: Error): void {
+    this.asked.push(`abort: ${reason.message}`);
+  }
 }
 
 /** What a sink was told, in order. */
@@ -186,6 +189,36 @@ describe('a recoverable reply', () => {
     paused.attach(source);
     paused.resume();
     expect(source.asked).toEqual(['pause', 'resume']);
+  });
+
+  it('applies an abort that came before the reply opened, and passes one on to the open reply', async () => {
+    let release!: (control: ReplyControl) => void;
+    const early = new RecoverableReply(recording(), () => Promise.reject(new Error('unused'))).open(() => new Promise<ReplyControl>((resolve) => (release = resolve)));
+    early.abort(new Error('cancelled'));
+    const late = new Source(recording());
+    release(late);
+    await settle();
+    expect(late.asked).toEqual(['abort: cancelled']);
+
+    let source!: Source;
+    const open = new RecoverableReply(recording(), () => Promise.reject(new Error('unused'))).open((target) => (source = new Source(target)));
+    open.abort(new Error('cancelled'));
+    expect(source.asked).toEqual(['abort: cancelled']);
+  });
+
+  it('does not recover a reply its consumer aborted', async () => {
+    const sink = recording();
+    let recoveries = 0;
+    let source!: Source;
+    const reply = new RecoverableReply(sink, async () => {
+      recoveries++;
+      return new Source(recording());
+    }).open((target) => (source = new Source(target)));
+    reply.abort(new Error('cancelled'));
+    source.sink.fail(expired());
+    await settle();
+    expect(recoveries).toBe(0);
+    expect(sink.heard).toEqual(['fail: backend "b" ended the session: HTTP 404 for session']);
   });
 
   it('delivers nothing once stopped', () => {

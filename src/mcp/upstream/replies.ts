@@ -9,10 +9,12 @@ export class LateControl implements ReplyControl {
   private current: ReplyControl | undefined;
   protected stopped = false;
   private paused = false;
+  protected aborted: Error | undefined;
 
   attach(control: ReplyControl): void {
     this.current = control;
-    if (this.stopped) control.stop();
+    if (this.aborted) control.abort(this.aborted);
+    else if (this.stopped) control.stop();
     else if (this.paused) control.pause();
   }
 
@@ -33,6 +35,11 @@ export class LateControl implements ReplyControl {
   resume(): void {
     this.paused = false;
     this.current?.resume();
+  }
+
+  abort(reason: Error): void {
+    this.aborted ??= reason;
+    this.current?.abort(reason);
   }
 }
 
@@ -80,7 +87,8 @@ export class RecoverableReply extends LateControl implements ReplySink {
 
   fail(error: Error): void {
     if (this.stopped) return;
-    if (this.delivered || this.recovered) return this.sink.fail(error);
+    // A reply its consumer gave up on is not worth a new session.
+    if (this.delivered || this.recovered || this.aborted) return this.sink.fail(error);
     this.recovered = true;
     this.detach();
     this.recover(error, this).then(
@@ -93,7 +101,7 @@ export class RecoverableReply extends LateControl implements ReplySink {
 }
 
 /** The control of a reply that is over before it began (it failed at once): nothing to stop. */
-export const SETTLED: ReplyControl = { stop() {}, pause() {}, resume() {} };
+export const SETTLED: ReplyControl = { stop() {}, pause() {}, resume() {}, abort() {} };
 
 /** A consumer's backlog, in writes, at which the reply it reads is paused. */
 const HIGH_WATER = 16;

@@ -53,6 +53,7 @@ export class SharedSessionView implements UpstreamSession {
       },
       pause: () => control.pause(),
       resume: () => control.resume(),
+      abort: (reason) => control.abort(reason),
     };
   }
 

@@ -26,6 +26,11 @@ export interface ReplyControl {
   /** Holds delivery for a consumer that fell behind, where the transport can (HTTP); resume() lets it go on. */
   pause(): void;
   resume(): void;
+  /**
+   * The consumer gave up (its client cancelled the request): the exchange ends now, however
+   * far it got, and the sink hears fail() unless it stopped listening already.
+   */
+  abort(reason: Error): void;
 }
 
 /** One upstream MCP session, whatever carries it (streamable HTTP, legacy SSE, stdio). */
