@@ -10,7 +10,7 @@ import { gatewayRuntime } from './node-flags.ts';
 describe('the gateway runtime flags', () => {
   it('are read from the launcher and accepted by Node', () => {
     const { env, flags } = gatewayRuntime();
-    expect(flags).toEqual(expect.arrayContaining(['--max-semi-space-size=8', '--no-parallel-scavenge']));
+    expect(flags).toEqual(expect.arrayContaining(['--max-semi-space-size=8', '--no-parallel-scavenge', '--max-inlined-bytecode-size-cumulative=9200', '--max-inlined-bytecode-size-absolute=9200']));
     expect(env).toEqual({ MALLOC_ARENA_MAX: '2' });
     const run = spawnSync(process.execPath, [...flags, '-e', 'console.log(process.env.MALLOC_ARENA_MAX)'], { encoding: 'utf8', env: { ...process.env, ...env } });
     expect(run.stderr).toBe('');
