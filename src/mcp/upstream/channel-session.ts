@@ -114,21 +114,11 @@ export class ChannelSession implements UpstreamSession {
     const stop = (): void => {
       this.listeners.delete(sink);
     };
-    signal.addEventListener(
-      'abort',
-      () => {
-        if (this.listeners.delete(sink)) sink.end();
-      },
-      { once: true },
-    );
-    return {
-      stop,
-      pause() {},
-      resume() {},
-      abort: () => {
-        if (this.listeners.delete(sink)) sink.end();
-      },
+    const end = (): void => {
+      if (this.listeners.delete(sink)) sink.end();
     };
+    signal.addEventListener('abort', end, { once: true });
+    return { stop, pause() {}, resume() {}, abort: end };
   }
 
   async end(): Promise<void> {
