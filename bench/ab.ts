@@ -64,8 +64,14 @@ let failed = false;
 let issuer: Issuer | undefined;
 const auditDir = values.policy ? mkdtempSync(join(os.tmpdir(), 'switchboard-ab-')) : undefined;
 
+/** With --policy: the load's token, and each gateway's config behind (g)'s policy stack. */
+interface PolicyRun {
+  headers: Record<string, string>;
+  config: (upstreamUrl: string, auditFile: string) => ReturnType<typeof gatewayConfig>;
+}
+
 /** One trial: a fresh upstream and pair, warmed, then its rounds; what each gateway measured, ours first. */
-async function trial(index: number, policy: { headers: Record<string, string>; config: (upstreamUrl: string, auditFile: string) => ReturnType<typeof gatewayConfig> } | undefined): Promise<[Measurement[], Measurement[]]> {
+async function trial(index: number, policy: PolicyRun | undefined): Promise<[Measurement[], Measurement[]]> {
   const processes = new Processes();
   try {
     const upstream = await processes.upstream();
@@ -97,7 +103,7 @@ async function trial(index: number, policy: { headers: Record<string, string>; c
 }
 
 try {
-  let policy: Parameters<typeof trial>[1];
+  let policy: PolicyRun | undefined;
   if (auditDir) {
     issuer = await startIssuer();
     const audience = 'https://switchboard.bench/mcp';

@@ -102,12 +102,15 @@ export class SessionDispatcher {
   }
 
   private relay(ctx: SessionContext, message: JsonRpcRequest, reply: Reply, flight: Flight, out: ReplyOutput): MaybePromise<void> {
-    const authorizer = ctx.route.authorizer;
-    const audited = reply.kind === 'forward' && reply.facts && authorizer.recordsOutcome(reply.facts) ? reply.facts : undefined;
-    if (reply.kind === 'result' || flight.cancelled) {
+    if (reply.kind === 'result') {
       this.inFlight.delete(ctx.sid, message.id, flight);
-      if (reply.kind === 'result') return answer(out, { jsonrpc: '2.0', id: message.id, result: reply.result });
+      return answer(out, { jsonrpc: '2.0', id: message.id, result: reply.result });
+    }
+    const authorizer = ctx.route.authorizer;
+    const audited = reply.facts && authorizer.recordsOutcome(reply.facts) ? reply.facts : undefined;
+    if (flight.cancelled) {
       // Cancelled before it left: it never reaches the upstream, and the client gets no response.
+      this.inFlight.delete(ctx.sid, message.id, flight);
       if (audited) authorizer.recordCall(audited, 'cancelled', 0);
       return out.end();
     }
