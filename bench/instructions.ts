@@ -7,9 +7,11 @@
  * expensive, and the kernel's side of each system call are not in it. Judge a change by
  * both this and `npm run bench:ab`.
  *
- * Whether one of V8's major GCs falls among the counted calls is luck, and one adds 10-30k
- * instructions per call to the count: the major GC's share (marking, sweeping, compaction, by
- * function name) is printed apart, and the comparison leaves it out.
+ * Two kinds of V8's work fall among the counted calls by luck, and each can add 10-60k
+ * instructions per call to a count: a major GC, and the optimizing compilers (under callgrind,
+ * whose threads take turns on one core, TurboFan keeps recompiling long after it has settled in
+ * a native run). Their shares, by function name, are printed apart, and the comparison leaves
+ * them out.
  *
  * Each gateway runs under callgrind (20-50× slower) in front of one upstream that runs
  * natively; both gateways, with --against, at once, each with a load of its own. After
@@ -64,8 +66,8 @@ const log = (text: string): void => void process.stdout.write(`${text}\n`);
 interface Counted {
   name: string;
   perCall: number;
-  /** Of those, in V8's major GC (marking, sweeping, compaction): whether one falls into the counted calls is luck. */
-  majorGcPerCall: number;
+  /** Of those, per kind of work in LUCK (same order): whether it falls into the counted calls is luck. */
+  apartPerCall: number[];
   /** Instructions by function, of its own (without its callees'). */
   byFunction: Map<string, number>;
 }
@@ -84,8 +86,20 @@ async function call(http: McpHttp, phase: Phase, tool: string, count: number, co
   );
 }
 
-/** V8's major GC, by the names of its functions: marking (concurrent or not), sweeping, compaction. */
-const MAJOR_GC = /MarkCompact|ConcurrentMarking|MarkingVisitor|MarkingWorklist|IncrementalMarking|MarkingBarrier|Sweeper/;
+/**
+ * V8's work that a count holds by luck, by the names of its functions: the major GC (marking,
+ * concurrent or not, sweeping, compaction) and the optimizing compilers (TurboFan with
+ * Turboshaft, and Maglev).
+ */
+const LUCK = [
+  { whose: "the major GC's", pattern: /MarkCompact|ConcurrentMarking|MarkingVisitor|MarkingWorklist|IncrementalMarking|MarkingBarrier|Sweeper/ },
+  { whose: "the optimizing compilers'", pattern: /^v8::internal::(?:compiler|maglev)::/ },
+];
+
+/** Instructions per call without the work set apart. */
+function steady(c: Counted): number {
+  return c.perCall - c.apartPerCall.reduce((sum, n) => sum + n, 0);
+}
 
 /** The functions of a callgrind dump with their own instruction counts; JIT code named through the perf map. */
 function readDump(file: string, perfMap: string | undefined): { total: number; byFunction: Map<string, number> } {
@@ -176,9 +190,12 @@ async function count(subject: Subject, dir: string, headers: Record<string, stri
   const dumps = readdirSync(dir).filter((f) => f.startsWith(`${out.slice(dir.length + 1)}.`));
   if (dumps.length !== 1) throw new Error(`${name}: expected one callgrind dump, found ${dumps.length}`);
   const { total, byFunction } = readDump(join(dir, dumps[0]!), numbers.top > 0 ? `/tmp/perf-${pid}.map` : undefined);
-  let majorGc = 0;
-  for (const [fn, n] of byFunction) if (MAJOR_GC.test(fn)) majorGc += n;
-  return { name, perCall: total / numbers.calls, majorGcPerCall: majorGc / numbers.calls, byFunction };
+  const apartPerCall = LUCK.map(() => 0);
+  for (const [fn, n] of byFunction) {
+    const kind = LUCK.findIndex((luck) => luck.pattern.test(fn));
+    if (kind >= 0) apartPerCall[kind]! += n / numbers.calls;
+  }
+  return { name, perCall: total / numbers.calls, apartPerCall, byFunction };
 }
 
 let worktree: Worktree | undefined;
@@ -211,11 +228,11 @@ try {
   log(`counting ${numbers.calls} calls after ${numbers.warmupCalls} to warm up, ${numbers.concurrency} at a time${values.policy ? ', policy stack on' : ''}: a few minutes`);
   const counted = await Promise.all(subjects.map((subject) => count(subject, dir, headers)));
   const thousands = (n: number): string => `${(n / 1000).toFixed(1)}k`;
-  for (const c of counted) log(`${c.name}: ${thousands(c.perCall)} instructions per call, ${thousands(c.perCall - c.majorGcPerCall)} without the major GC's ${thousands(c.majorGcPerCall)}`);
+  const apart = (c: Counted): string => LUCK.map((luck, i) => `${luck.whose} ${thousands(c.apartPerCall[i]!)}`).join(' and ');
+  for (const c of counted) log(`${c.name}: ${thousands(c.perCall)} instructions per call, ${thousands(steady(c))} without ${apart(c)}`);
   for (const theirs of counted.slice(1)) {
-    const mine = counted[0]!;
-    const [a, b] = [mine.perCall - mine.majorGcPerCall, theirs.perCall - theirs.majorGcPerCall];
-    log(`gateway against ${theirs.name}, without major GC: ${a >= b ? '+' : '−'}${thousands(Math.abs(a - b))} per call (${((a / b - 1) * 100).toFixed(1)}%)`);
+    const [a, b] = [steady(counted[0]!), steady(theirs)];
+    log(`gateway against ${theirs.name}, without them: ${a >= b ? '+' : '−'}${thousands(Math.abs(a - b))} per call (${((a / b - 1) * 100).toFixed(1)}%)`);
   }
   for (const c of numbers.top > 0 ? counted : []) {
     log(`\n${c.name}: the ${numbers.top} functions with the most instructions of their own, per call`);
