@@ -192,25 +192,42 @@ describe('a cancel that comes before the request left the gateway', () => {
     await upstream?.close();
   });
 
-  it('stops the listing the gateway waits on to route it, and the call never reaches the upstream', async () => {
+  /** Sends `request` on a new session and cancels it while the upstream holds the tool list the gateway asked for: what the client got, and the session. */
+  async function cancelWhileListing(request: { jsonrpc: '2.0'; id: number; method: string; params?: unknown }): Promise<{ status: number; text: string; headers: Record<string, string> }> {
     const sid = await rawSession(gw.url);
     const headers = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+    const before = upstream.heldLists;
     const release = upstream.holdLists();
     try {
-      // The session has not listed its tools yet: routing "read" needs the upstream's list first.
-      const call = post(gw.url, { jsonrpc: '2.0', id: 11, method: 'tools/call', params: { name: 'read', arguments: { path: '/etc/hosts' } } }, headers);
-      await waitFor(() => upstream.heldLists > 0, 5_000, 'the gateway to ask for the tool list');
-      await post(gw.url, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 11, reason: 'test' } }, headers);
-      // No response for a cancelled request, while the list is still held upstream.
-      const answered = await call;
-      expect(answered.status).toBe(202);
-      expect(answered.text).toBe('');
+      const sent = post(gw.url, request, headers);
+      await waitFor(() => upstream.heldLists > before, 5_000, 'the gateway to ask for the tool list');
+      await post(gw.url, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: request.id, reason: 'test' } }, headers);
+      // Answered while the list is still held upstream.
+      const { status, text } = await sent;
+      return { status, text, headers };
     } finally {
       release();
     }
+  }
+
+  it('stops the listing the gateway waits on to route it, and the call never reaches the upstream', async () => {
+    // The session has not listed its tools yet: routing "read" needs the upstream's list first.
+    const call = { jsonrpc: '2.0' as const, id: 11, method: 'tools/call', params: { name: 'read', arguments: { path: '/etc/hosts' } } };
+    const { status, text, headers } = await cancelWhileListing(call);
+    // No response for a cancelled request.
+    expect(status).toBe(202);
+    expect(text).toBe('');
     expect(upstream.calls).not.toContain('read');
     // The session goes on: the next call lists afresh and runs.
-    const next = await post(gw.url, { jsonrpc: '2.0', id: 12, method: 'tools/call', params: { name: 'read', arguments: { path: '/etc/hosts' } } }, headers);
+    const next = await post(gw.url, { ...call, id: 12 }, headers);
     expect(finalMessage(next.text).result.content[0].text).toBe('fine (/etc/hosts)');
+  });
+
+  it('gives a cancelled tools/list no answer, not a list without the backends the cancel cut short', async () => {
+    const { status, text, headers } = await cancelWhileListing({ jsonrpc: '2.0', id: 21, method: 'tools/list' });
+    expect(status).toBe(202);
+    expect(text).toBe('');
+    const next = await post(gw.url, { jsonrpc: '2.0', id: 22, method: 'tools/list' }, headers);
+    expect(finalMessage(next.text).result.tools.map((t: { name: string }) => t.name)).toContain('read');
   });
 });

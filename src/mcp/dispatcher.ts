@@ -104,7 +104,8 @@ export class SessionDispatcher {
   private relay(ctx: SessionContext, message: JsonRpcRequest, reply: Reply, flight: Flight, out: ReplyOutput): MaybePromise<void> {
     if (reply.kind === 'result') {
       this.inFlight.delete(ctx.sid, message.id, flight);
-      return answer(out, { jsonrpc: '2.0', id: message.id, result: reply.result });
+      // A handler that gathers from several upstreams may finish with what was left once the cancel aborted the rest.
+      return flight.cancelled ? out.end() : answer(out, { jsonrpc: '2.0', id: message.id, result: reply.result });
     }
     const authorizer = ctx.route.authorizer;
     const audited = reply.facts && authorizer.recordsOutcome(reply.facts) ? reply.facts : undefined;
@@ -118,7 +119,8 @@ export class SessionDispatcher {
     return new Promise((resolve) => {
       const relay = new ReplyRelay(ctx, message.id, reply, out, (response) => {
         this.inFlight.delete(ctx.sid, message.id, flight);
-        if (audited) authorizer.recordCall(audited, flight.cancelled ? 'cancelled' : outcomeOf(response), performance.now() - started);
+        // A cancel that came after the response was relayed changes nothing the client got.
+        if (audited) authorizer.recordCall(audited, response ? outcomeOf(response) : flight.cancelled ? 'cancelled' : 'error', performance.now() - started);
         resolve();
       });
       relay.attach(ctx.exchange(reply.backend, reply.request, relay, undefined, reply.headers));
@@ -134,6 +136,7 @@ export class SessionDispatcher {
       case 'notifications/cancelled': {
         const flight = this.inFlight.get(ctx.sid, message.params?.requestId as JsonRpcId);
         if (!flight) return;
+        // The upstream hears of it first, while a shared session still knows the id it gave the request.
         if (flight.backend !== undefined) await sendQuietly(ctx, flight.backend, message);
         flight.cancel();
         return;
@@ -194,11 +197,11 @@ function answer(out: ReplyOutput, response: JsonRpcResponse): MaybePromise<void>
   return andThen(out.response(JSON.stringify(response)), () => out.end());
 }
 
-/** How a tool call came out, by the upstream's response (none: it failed on the way). */
-function outcomeOf(response: Inbound | undefined): 'ok' | 'error' {
-  const m = response?.message;
+/** How a tool call came out, by the upstream's response. */
+function outcomeOf(response: Inbound): 'ok' | 'error' {
+  const m = response.message;
   // The envelope was checked, the result was not: it may be anything, null included.
-  return !m || 'error' in m || ('result' in m && (m.result as { isError?: unknown } | null)?.isError === true) ? 'error' : 'ok';
+  return 'error' in m || ('result' in m && (m.result as { isError?: unknown } | null)?.isError === true) ? 'error' : 'ok';
 }
 
 async function sendQuietly(ctx: SessionContext, backend: string, message: JsonRpcNotification | JsonRpcResponse): Promise<void> {
@@ -211,7 +214,9 @@ async function sendQuietly(ctx: SessionContext, backend: string, message: JsonRp
 
 /**
  * A request from its arrival to its answer, as a client's notifications/cancelled finds it:
- * what its handler waits on is aborted and, once it is forwarded, its upstream exchange ends.
+ * what its handler waits on with the request's signal (upstream lists) is aborted and, once it
+ * is forwarded, its upstream exchange ends (or, still waiting for its upstream session, never
+ * starts). An authorization decision in progress is not aborted: the request ends after it.
  * No AbortController unless a handler asks for a signal: a forwarded call needs none, since
  * the cancellation reaches its relay directly.
  */

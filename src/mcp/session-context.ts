@@ -122,12 +122,14 @@ export class SessionContext {
    * with an error saying so: never a success for work that was not done.
    */
   exchange(backend: string, request: JsonRpcRequest, sink: ReplySink, signal?: AbortSignal, headers?: Record<string, string>): ReplyControl {
-    return new RecoverableReply(sink, (err, target) => this.recover(backend, request, err, target, signal, headers)).open((target) =>
-      andThen(this.upstream(backend), (session) => session.request(request, target, signal, headers)),
-    );
+    // Whether it waited for its upstream session or for a new one, a request the client cancelled meanwhile is not sent.
+    const send = (session: UpstreamSession): ReplyControl => reply.unlessAborted(reply, () => session.request(request, reply, signal, headers));
+    const reply: RecoverableReply = new RecoverableReply(sink, (err) => this.recover(backend, request, err, signal).then(send));
+    return reply.open(() => andThen(this.upstream(backend), send));
   }
 
-  private async recover(backend: string, request: JsonRpcRequest, err: unknown, sink: ReplySink, signal?: AbortSignal, headers?: Record<string, string>): Promise<ReplyControl> {
+  /** The new upstream session a request is sent again on, when its own expired and repeating it is safe. */
+  private async recover(backend: string, request: JsonRpcRequest, err: unknown, signal?: AbortSignal): Promise<UpstreamSession> {
     if (!(err instanceof UpstreamError) || err.kind !== 'expired') throw err;
     const fresh = await this.reopen(backend);
     if (!(await isSafeToRetry(request, fresh, signal))) {
@@ -138,7 +140,7 @@ export class SessionContext {
       );
     }
     this.logger.info({ backend, session: this.sid, method: request.method }, 'upstream session expired; retried on a new one');
-    return fresh.request(request, sink, signal, headers);
+    return fresh;
   }
 
   /** Opens a new upstream session in place of one that expired, for this and later requests. */

@@ -54,7 +54,7 @@ export async function listFederated(ctx: SessionContext, kind: ListKind, params:
   if (naming.mode === 'always' || kind.alwaysPrefixed) {
     const pending: PendingPages | undefined = params?.cursor === undefined ? undefined : decodeCursor(params.cursor, ctx.route.backendNames);
     const backends = pending ? Object.keys(pending) : ctx.backendsWith(kind.feature);
-    const pages = await fetchFromAll(ctx, kind, backends, (b) => fetchPage(ctx, kind, b, pending?.[b], signal));
+    const pages = await fetchFromAll(ctx, kind, backends, (b) => fetchPage(ctx, kind, b, pending?.[b], signal), signal);
     const next: PendingPages = {};
     const items: Item[] = [];
     for (const page of pages) {
@@ -85,7 +85,7 @@ export async function listFederated(ctx: SessionContext, kind: ListKind, params:
  * name to target. A clash in mode "never" is an error naming both backends.
  */
 export async function listComplete(ctx: SessionContext, kind: ListKind, signal?: AbortSignal): Promise<{ items: Item[]; index: Map<string, Target> }> {
-  const pages = await fetchFromAll(ctx, kind, ctx.backendsWith(kind.feature), (b) => fetchAllPages(ctx, kind, b, signal));
+  const pages = await fetchFromAll(ctx, kind, ctx.backendsWith(kind.feature), (b) => fetchAllPages(ctx, kind, b, signal), signal);
   const owners = new Map<string, string[]>();
   for (const page of pages) {
     for (const item of page.items) {
@@ -117,8 +117,10 @@ export async function listComplete(ctx: SessionContext, kind: ListKind, signal?:
   return { items, index };
 }
 
-async function fetchFromAll(ctx: SessionContext, kind: ListKind, backends: string[], fetch: (backend: string) => Promise<BackendPage>): Promise<BackendPage[]> {
+async function fetchFromAll(ctx: SessionContext, kind: ListKind, backends: string[], fetch: (backend: string) => Promise<BackendPage>, signal: AbortSignal | undefined): Promise<BackendPage[]> {
   const settled = await Promise.allSettled(backends.map(fetch));
+  // The client cancelled: the backends it cut short did not fail, and a partial list is no answer (nor an index to keep).
+  signal?.throwIfAborted();
   const pages: BackendPage[] = [];
   settled.forEach((s, i) => {
     if (s.status === 'fulfilled') {

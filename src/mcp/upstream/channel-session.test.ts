@@ -1,7 +1,10 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StdioBackendIR } from '../../ir/types.ts';
-import { NODE, STDIO_FIXTURE } from '../../../test/helpers.ts';
+import { NODE, STDIO_FIXTURE, waitFor } from '../../../test/helpers.ts';
 import { ChannelSession } from './channel-session.ts';
 import { responseTo } from './responses.ts';
 import { StdioChannel } from './stdio-channel.ts';
@@ -13,10 +16,10 @@ afterEach(async () => {
   await Promise.all(channels.splice(0).map((c) => c.close()));
 });
 
-/** A session with a real stdio MCP server (the SDK's), initialized. */
-async function openSession(): Promise<ChannelSession> {
+/** A session with a real stdio MCP server (the SDK's), initialized; `env` configures the fixture, `maxRestarts` its restarts. */
+async function openSession(env: Record<string, string> = {}, maxRestarts = 0): Promise<ChannelSession> {
   // Only what a channel reads of its backend: the process to start and how to restart it.
-  const backend = { name: 'echo', transport: 'stdio', command: NODE, args: [STDIO_FIXTURE], env: {}, cwd: undefined, restart: { initialDelayMs: 20, maxDelayMs: 100, maxRestarts: 0 } } as unknown as StdioBackendIR;
+  const backend = { name: 'echo', transport: 'stdio', command: NODE, args: [STDIO_FIXTURE], env, cwd: undefined, restart: { initialDelayMs: 20, maxDelayMs: 100, maxRestarts } } as unknown as StdioBackendIR;
   const channel = StdioChannel.spawn(backend, 1024 * 1024, logger);
   channels.push(channel);
   const session = new ChannelSession('echo', channel, 5_000, logger);
@@ -24,7 +27,7 @@ async function openSession(): Promise<ChannelSession> {
   return session;
 }
 
-const call = (id: number): { jsonrpc: '2.0'; id: number; method: string; params: Record<string, unknown> } => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { n: id } } });
+const call = (id: number, tool = 'echo'): { jsonrpc: '2.0'; id: number; method: string; params: Record<string, unknown> } => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: { n: id } } });
 
 describe('a session over a message channel', () => {
   it('answers a request by its id', async () => {
@@ -41,5 +44,26 @@ describe('a session over a message channel', () => {
     await expect(responseTo('echo', call(1), (sink) => session.request(call(1), sink, controller.signal))).rejects.toThrow('request aborted');
     // Its id was never taken: the same id goes through afterwards.
     expect((await responseTo('echo', call(1), (sink) => session.request(call(1), sink))).message).toMatchObject({ id: 1 });
+  });
+
+  it('never sends a request that waited for a restart and was cancelled meanwhile', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'channel-session-'));
+    const pids = join(dir, 'pids');
+    const calls = join(dir, 'calls');
+    try {
+      // Each start of the server takes 500 ms before it reads stdin: a restart's re-initialization waits that long.
+      const session = await openSession({ FIXTURE_PID_FILE: pids, FIXTURE_CALL_FILE: calls, FIXTURE_START_DELAY_MS: '500' }, 1);
+      await expect(responseTo('echo', call(1, 'crash'), (sink) => session.request(call(1, 'crash'), sink))).rejects.toThrow();
+      await waitFor(() => existsSync(pids) && readFileSync(pids, 'utf8').trim().split('\n').length === 2, 10_000, 'the server to be started again');
+      const heard: string[] = [];
+      const control = session.request(call(2), { message: () => heard.push('message'), end: () => heard.push('end'), fail: (err) => heard.push(`fail: ${err.message}`) });
+      control.abort(new Error('the client cancelled the request'));
+      // The next request waits for the same re-initialization, and is answered.
+      expect((await responseTo('echo', call(3), (sink) => session.request(call(3), sink))).message).toMatchObject({ id: 3 });
+      expect(heard).toEqual(['fail: the client cancelled the request']);
+      expect(readFileSync(calls, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as unknown)).toEqual([{ n: 3 }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -74,7 +74,7 @@ export class ChannelSession implements UpstreamSession {
   request(request: JsonRpcRequest, sink: ReplySink, signal?: AbortSignal): ReplyControl {
     if (!this.restarting) return this.exchange(request, sink, signal);
     const late = new LateControl();
-    void this.restarting.then(() => late.attach(this.exchange(request, sink, signal)));
+    void this.restarting.then(() => late.attach(late.unlessAborted(sink, () => this.exchange(request, sink, signal))));
     return late;
   }
 
@@ -87,7 +87,7 @@ export class ChannelSession implements UpstreamSession {
       sink.fail(new UpstreamError(this.backend, 'protocol', `request id ${JSON.stringify(request.id)} is already in flight`));
       return SETTLED;
     }
-    // The caller gave up while the request waited (for a restart, a recovery): it is never sent.
+    // The caller's signal aborted while the request waited (for a restart, a recovery): it is never sent.
     if (signal?.aborted) {
       sink.fail(new UpstreamError(this.backend, 'unavailable', 'request aborted'));
       return SETTLED;
@@ -238,8 +238,11 @@ class ChannelExchange implements ReplyControl {
 
   resume(): void {}
 
-  abort(): void {
-    this.cancel('client disconnected');
+  /** The client cancelled: the dispatcher has sent the client's notifications/cancelled upstream, so this only ends the exchange. */
+  abort(reason: Error): void {
+    if (this.release()) return;
+    this.session.settle(this.id);
+    this.sink.fail(reason);
   }
 
   /** The timeout struck or the caller gave up: the consumer learns it, and the upstream is told to stop. */

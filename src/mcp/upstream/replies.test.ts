@@ -206,6 +206,22 @@ describe('a recoverable reply', () => {
     expect(source.asked).toEqual(['abort: cancelled']);
   });
 
+  it('sends nothing for a reply aborted while it waited to open: its sink hears why', async () => {
+    const sink = recording();
+    let release!: () => void;
+    const waiting = new Promise<void>((resolve) => (release = resolve));
+    let sent = false;
+    // As a session context opens one: the request is sent once its upstream session is there, unless aborted.
+    const reply: RecoverableReply = new RecoverableReply(sink, () => Promise.reject(new Error('unused'))).open(() =>
+      waiting.then(() => reply.unlessAborted(reply, () => ((sent = true), new Source(reply)))),
+    );
+    reply.abort(new Error('the client cancelled the request'));
+    release();
+    await settle();
+    expect(sent).toBe(false);
+    expect(sink.heard).toEqual(['fail: the client cancelled the request']);
+  });
+
   it('does not recover a reply its consumer aborted', async () => {
     const sink = recording();
     let recoveries = 0;

@@ -41,6 +41,16 @@ export class LateControl implements ReplyControl {
     this.aborted ??= reason;
     this.current?.abort(reason);
   }
+
+  /**
+   * Starts the exchange with `send`, unless the consumer aborted the reply while it waited to
+   * open: then `sink` fails with the reason, and the request never leaves.
+   */
+  unlessAborted(sink: ReplySink, send: () => ReplyControl): ReplyControl {
+    if (!this.aborted) return send();
+    sink.fail(this.aborted);
+    return SETTLED;
+  }
 }
 
 /**

@@ -28,7 +28,8 @@ export interface ReplyControl {
   resume(): void;
   /**
    * The consumer gave up (its client cancelled the request): the exchange ends now, however
-   * far it got, and the sink hears fail() unless it stopped listening already.
+   * far it got, and the sink hears fail() unless it stopped listening already (a stdio
+   * server's stream, which only ends when its consumer leaves, hears end()).
    */
   abort(reason: Error): void;
 }
