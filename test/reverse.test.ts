@@ -25,8 +25,16 @@ describe('server-to-client traffic across a federation', () => {
     await right?.close();
   });
 
+  /** A client whose server stream both upstreams have: their tools ask the client on it. */
+  async function connectListening(capabilities: Record<string, unknown>): Promise<Awaited<ReturnType<typeof connectClient>>> {
+    const before = [left.streamsOpened, right.streamsOpened];
+    const connected = await connectClient(gw.url, capabilities);
+    await waitFor(() => left.streamsOpened > before[0]! && right.streamsOpened > before[1]!, 5_000, "the upstreams to have the session's server stream");
+    return connected;
+  }
+
   it('sampling requests from two upstreams with the same ids reach the client and go back to the right upstream', async () => {
-    const { client } = await connectClient(gw.url, { sampling: {} });
+    const { client } = await connectListening({ sampling: {} });
     // Each upstream saw the client's own capabilities, so it offers what depends on them.
     expect(left.clientCapabilities.at(-1)).toMatchObject({ sampling: {} });
     expect(right.clientCapabilities.at(-1)).toMatchObject({ sampling: {} });
@@ -50,7 +58,7 @@ describe('server-to-client traffic across a federation', () => {
   });
 
   it('elicitation and roots requests are relayed too', async () => {
-    const { client } = await connectClient(gw.url, { elicitation: {}, roots: { listChanged: true } });
+    const { client } = await connectListening({ elicitation: {}, roots: { listChanged: true } });
     client.setRequestHandler(ElicitRequestSchema, async (req) => ({ action: 'accept', content: { answer: `yes to ${req.params.message}` } }));
     client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: 'file:///work', name: 'work' }] }));
     const e = await client.callTool({ name: 'right__ask_user', arguments: { question: 'ok?' } });

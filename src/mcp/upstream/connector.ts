@@ -57,11 +57,11 @@ export class UpstreamConnector {
   async open(backend: BackendIR, sid: string, client: ClientInit, callerHeaders?: Record<string, string>): Promise<OpenedUpstream> {
     const request = this.initializeRequest(client);
     if (backend.transport === 'streamable-http') {
-      const pool = this.pools.get(backend.origin);
-      const { sessionId, response } = await StreamableHttpSession.initialize(backend, pool, request, this.maxMessageBytes, callerHeaders);
+      const pools = this.pools.get(backend.origin);
+      const { sessionId, response } = await StreamableHttpSession.initialize(backend, pools, request, this.maxMessageBytes, callerHeaders);
       const result = resultOf(backend.name, response);
       const protocolVersion = String(result.protocolVersion ?? client.protocolVersion);
-      const session = new StreamableHttpSession({ backend, pool, sessionId, protocolVersion, maxMessageBytes: this.maxMessageBytes, callerHeaders });
+      const session = new StreamableHttpSession({ backend, pools, sessionId, protocolVersion, maxMessageBytes: this.maxMessageBytes, callerHeaders });
       await session.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
       return { session, ref: { id: sessionId, protocolVersion, features: featuresOf(result) }, result };
     }
@@ -151,7 +151,7 @@ export class UpstreamConnector {
   private httpSession(backend: RemoteBackendIR, ref: UpstreamSessionRef, callerHeaders?: Record<string, string>): StreamableHttpSession {
     return new StreamableHttpSession({
       backend,
-      pool: this.pools.get(backend.origin),
+      pools: this.pools.get(backend.origin),
       sessionId: ref.id,
       protocolVersion: ref.protocolVersion,
       maxMessageBytes: this.maxMessageBytes,

@@ -1,8 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ClientExchange, HttpClientPool, ResponseHandler } from '../../http/client/pool.ts';
+import type { ClientExchange, ResponseHandler } from '../../http/client/pool.ts';
 import type { RemoteBackendIR } from '../../ir/types.ts';
 import type { ChannelReceiver, MessageChannel } from './channel.ts';
 import { HttpReply } from './http-reply.ts';
+import type { OriginPools } from './http-pools.ts';
 import { SseDecoder, type SseEvent } from './sse-reader.ts';
 import { UpstreamError } from './types.ts';
 
@@ -13,7 +14,7 @@ import { UpstreamError } from './types.ts';
  */
 export class LegacySseChannel implements MessageChannel, ResponseHandler {
   private readonly backend: RemoteBackendIR;
-  private readonly pool: HttpClientPool;
+  private readonly pools: OriginPools;
   private readonly maxMessageBytes: number;
   private readonly headers: Record<string, string>;
   private stream: ClientExchange | undefined;
@@ -25,20 +26,20 @@ export class LegacySseChannel implements MessageChannel, ResponseHandler {
   /** Why the stream ended; the channel is closed for good. */
   private ended: Error | undefined;
 
-  private constructor(backend: RemoteBackendIR, pool: HttpClientPool, maxMessageBytes: number, callerHeaders: Record<string, string> | undefined) {
+  private constructor(backend: RemoteBackendIR, pools: OriginPools, maxMessageBytes: number, callerHeaders: Record<string, string> | undefined) {
     this.backend = backend;
-    this.pool = pool;
+    this.pools = pools;
     this.maxMessageBytes = maxMessageBytes;
     this.headers = { ...backend.headers, ...callerHeaders };
   }
 
   /** Opens the event stream and waits for the endpoint event (bounded by the backend timeout). */
-  static async connect(backend: RemoteBackendIR, pool: HttpClientPool, maxMessageBytes: number, callerHeaders?: Record<string, string>): Promise<LegacySseChannel> {
-    const channel = new LegacySseChannel(backend, pool, maxMessageBytes, callerHeaders);
+  static async connect(backend: RemoteBackendIR, pools: OriginPools, maxMessageBytes: number, callerHeaders?: Record<string, string>): Promise<LegacySseChannel> {
+    const channel = new LegacySseChannel(backend, pools, maxMessageBytes, callerHeaders);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => channel.shut(channel.error('timeout', `no endpoint event within ${backend.timeoutMs} ms`)), backend.timeoutMs);
       channel.opening = { resolve, reject, timer };
-      channel.stream = pool.dispatch({ method: 'GET', path: backend.path, headers: { ...channel.headers, accept: 'text/event-stream' }, replayable: true }, channel);
+      channel.stream = pools.streams.dispatch({ method: 'GET', path: backend.path, headers: { ...channel.headers, accept: 'text/event-stream' }, replayable: true }, channel);
     });
     return channel;
   }
@@ -52,7 +53,7 @@ export class LegacySseChannel implements MessageChannel, ResponseHandler {
     const { name, timeoutMs } = this.backend;
     return new Promise((resolve, reject) => {
       const request = { method: 'POST', path: this.postPath!, headers: { ...this.headers, 'content-type': 'application/json' }, body: raw, replayable: true } as const;
-      new HttpReply(this.pool, request, { backend: name, kind: 'message', timeoutMs, maxMessageBytes: this.maxMessageBytes, inSession: true }, { message: ignore, end: resolve, fail: reject });
+      new HttpReply(this.pools.requests, request, { backend: name, kind: 'message', timeoutMs, maxMessageBytes: this.maxMessageBytes, inSession: true }, { message: ignore, end: resolve, fail: reject });
     });
   }
 

@@ -1,8 +1,9 @@
-import { PreparedHeaders, type ClientRequest, type HttpClientPool } from '../../http/client/pool.ts';
+import { PreparedHeaders, type ClientRequest } from '../../http/client/pool.ts';
 import { isRequest, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../../jsonrpc/message.ts';
 import type { RemoteBackendIR } from '../../ir/types.ts';
 import { isSafeMethod } from '../safe-methods.ts';
 import { HttpReply, type ExchangeKind } from './http-reply.ts';
+import type { OriginPools } from './http-pools.ts';
 import { responseTo } from './responses.ts';
 import { UpstreamError, type Inbound, type ReplyControl, type ReplySink, type UpstreamSession } from './types.ts';
 
@@ -12,7 +13,7 @@ const VALID_SESSION_ID = /^[\x21-\x7e]{1,1024}$/;
 
 export interface HttpSessionInit {
   readonly backend: RemoteBackendIR;
-  readonly pool: HttpClientPool;
+  readonly pools: OriginPools;
   readonly sessionId: string | null;
   readonly protocolVersion: string;
   readonly maxMessageBytes: number;
@@ -88,12 +89,12 @@ export class StreamableHttpSession implements UpstreamSession {
   /** Sends initialize without a session and returns the issued session id with the result. */
   static async initialize(
     backend: RemoteBackendIR,
-    pool: HttpClientPool,
+    pools: OriginPools,
     request: JsonRpcRequest,
     maxMessageBytes: number,
     callerHeaders?: Record<string, string>,
   ): Promise<{ sessionId: string | null; response: Inbound }> {
-    const bare = new StreamableHttpSession({ backend, pool, sessionId: null, protocolVersion: String(request.params?.protocolVersion ?? ''), maxMessageBytes, callerHeaders });
+    const bare = new StreamableHttpSession({ backend, pools, sessionId: null, protocolVersion: String(request.params?.protocolVersion ?? ''), maxMessageBytes, callerHeaders });
     let reply: HttpReply | undefined;
     let sessionId: string | null;
     let response: Inbound;
@@ -116,7 +117,8 @@ export class StreamableHttpSession implements UpstreamSession {
 
   private exchange(request: ClientRequest, kind: ExchangeKind, sink: ReplySink, signal?: AbortSignal, onTimeout?: () => void): HttpReply {
     const { backend, maxMessageBytes, sessionId } = this.init;
-    return new HttpReply(this.init.pool, request, { backend: this.backend, kind, timeoutMs: backend.timeoutMs, maxMessageBytes, inSession: sessionId !== null, signal, onTimeout }, sink);
+    const pool = kind === 'listen' ? this.init.pools.streams : this.init.pools.requests;
+    return new HttpReply(pool, request, { backend: this.backend, kind, timeoutMs: backend.timeoutMs, maxMessageBytes, inSession: sessionId !== null, signal, onTimeout }, sink);
   }
 }
 
