@@ -55,6 +55,13 @@ function startServer(): Promise<Server> {
       case '/stall':
         res.writeHead(200, { 'content-type': 'text/event-stream' }).write(sse(progress(1)));
         return;
+      case '/heartbeat': {
+        // The response, then a stream that never ends: a comment every 100 ms.
+        res.writeHead(200, { 'content-type': 'text/event-stream' }).write(sse(response(1)));
+        const beat = setInterval(() => res.write(': ping\n\n'), 100);
+        res.on('close', () => clearInterval(beat));
+        return;
+      }
       case '/reset':
         req.socket.destroy();
         return;
@@ -309,6 +316,21 @@ describe('an upstream HTTP reply', () => {
       // The connection is free again long before the 5 s timeout would free it.
       expect(await Promise.race([on(single, '/sse').settled, new Promise((resolve) => setTimeout(() => resolve('still held'), 2_000))])).toHaveLength(2);
     });
+  });
+
+  it('gives up, a second after the stop, a connection whose stream goes on after the response', async () => {
+    const single = new HttpClientPool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1 });
+    try {
+      const before = connections;
+      const recorder = reacting(single, '/heartbeat', (reply) => reply.stop());
+      await recorder.arrived(1);
+      // Each heartbeat re-armed the 5 s timeout while they were wanted; once stopped, they would hold the
+      // only connection for good, and the next request would time out waiting for it.
+      expect(await on(single, '/sse').settled).toHaveLength(2);
+      expect(connections).toBe(before + 2);
+    } finally {
+      single.close();
+    }
   });
 
   it('leaves no listener on the signal once the reply has ended, or failed', async () => {

@@ -6,6 +6,12 @@ import { UpstreamError, type Inbound, type ReplyControl, type ReplySink } from '
 
 /** What may still follow a reply we stopped reading, before the connection is given up instead. */
 const MAX_DISCARD_BYTES = 64 * 1024;
+/**
+ * How long after the consumer's stop the rest of a reply may still be arriving: the bytes of a
+ * finite body in flight, not a stream that goes on (heartbeats), which would hold its pooled
+ * connection for as long as it liked.
+ */
+const DRAIN_MS = 1_000;
 /** How much of a failed response's body is kept to explain the failure. */
 const FAILURE_TEXT_BYTES = 4096;
 
@@ -56,8 +62,9 @@ type Mode =
  * nothing between the socket and the consumer: no stream, no queue, no promise per message.
  *
  * A consumer may stop early (the response it waited for arrived): the rest is then read and
- * discarded, up to a bound, so the keep-alive connection goes back to the pool instead of
- * being destroyed. A consumer that falls behind pauses the exchange, which stops reading the
+ * discarded, so the keep-alive connection goes back to the pool instead of being destroyed,
+ * within bounds: 64 KiB, a second after the stop for bytes that keep coming, and the timeout
+ * (which discarded bytes do not re-arm) for a stream that goes quiet without ending. A consumer that falls behind pauses the exchange, which stops reading the
  * socket.
  *
  * The timeout is a native timer of the exchange's own, re-armed on every chunk and cleared
@@ -78,6 +85,8 @@ export class HttpReply implements ReplyControl, ResponseHandler {
   /** A JSON body or a failure's text, as it arrives. */
   private chunks: Buffer[] = [];
   private bytes = 0;
+  /** When the consumer stopped a reply still arriving (performance.now()). */
+  private stoppedAt = 0;
   /** The sink was told the reply ended or failed: it hears nothing more. */
   private settled = false;
   /** The consumer called stop(): it hears nothing more. */
@@ -107,6 +116,7 @@ export class HttpReply implements ReplyControl, ResponseHandler {
     if (this.stopped) return;
     this.stopped = true;
     if (this.over) return;
+    this.stoppedAt = performance.now();
     // A stream that may never end is not worth draining.
     if (this.options.kind === 'listen') this.abort(new Error('the reader stopped'));
     else if (this.mode !== 'waiting') this.mode = 'discarding';
@@ -157,7 +167,8 @@ export class HttpReply implements ReplyControl, ResponseHandler {
   }
 
   onResponseData(chunk: Buffer): void {
-    this.timer?.refresh();
+    // Only bytes someone waits for re-arm the timeout: a discarded rest must end within it.
+    if (this.mode !== 'discarding') this.timer?.refresh();
     switch (this.mode) {
       case 'sse':
         try {
@@ -182,7 +193,7 @@ export class HttpReply implements ReplyControl, ResponseHandler {
         return;
       default:
         this.bytes += chunk.length;
-        if (this.bytes > MAX_DISCARD_BYTES) this.abort(new Error('upstream kept sending after its response'));
+        if (this.bytes > MAX_DISCARD_BYTES || (this.stopped && performance.now() - this.stoppedAt > DRAIN_MS)) this.abort(new Error('upstream kept sending after its response'));
     }
   }
 
