@@ -48,8 +48,9 @@ const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d{1,9})/i;
  * connection (no pipelining): bytes go in as the socket delivers them, and the response's
  * head, body bytes (as slices of what came in, de-chunked) and end come out. It is strict
  * where leniency lets a response be read two ways (request smuggling's other face): a bare
- * LF in the head, folded or unnamed fields, conflicting Content-Length values, bytes after
- * a response, each is a HttpFramingError and the connection is done for.
+ * LF in the head, folded or unnamed fields, conflicting Content-Length values, a
+ * transfer-coding other than chunked (or any in HTTP/1.0), bytes after a response, each is a
+ * HttpFramingError and the connection is done for.
  */
 export class ResponseParser {
   /** The last response may leave its connection open for the next request. */
@@ -145,6 +146,8 @@ export class ResponseParser {
     const end = buf.indexOf(HEAD_END, at);
     if (end < 0) {
       if (buf.length - at > this.limits.maxHeadBytes) throw new HttpFramingError(`the head is larger than ${this.limits.maxHeadBytes} bytes`);
+      // Lines ended by a bare LF would never end the head the way this reads it: refused now, not waited on.
+      if (hasBareLf(buf, at)) throw new HttpFramingError('a line of the head ends in a bare LF');
       this.partial = buf.subarray(at);
       return buf.length;
     }
@@ -179,14 +182,14 @@ export class ResponseParser {
     if (status === 204 || status === 304) {
       this.state = 'idle';
     } else if (encoding !== undefined) {
+      // HTTP/1.0 has no transfer-codings: framing that claims one is faulty (RFC 9112 §6.1).
+      if (!http11) throw new HttpFramingError('Transfer-Encoding in an HTTP/1.0 response');
+      // The client asks for no transfer-coding, and decodes none but chunked, applied once.
+      const codings = headerText(encoding);
+      if (!isTokenAt(codings, 0, codings.length, 'chunked')) throw new HttpFramingError(`unsupported Transfer-Encoding "${codings.slice(0, 80)}"`);
       // Both framings at once is how smuggling starts: the chunked one is read, and the connection not reused.
       if (length !== undefined) this.keepAlive = false;
-      if (endsWithToken(headerText(encoding), 'chunked')) {
-        this.state = 'chunk-size';
-      } else {
-        this.state = 'close-delimited-body';
-        this.keepAlive = false;
-      }
+      this.state = 'chunk-size';
     } else if (length !== undefined) {
       this.remaining = contentLength(headerText(length));
       this.state = this.remaining === 0 ? 'idle' : 'fixed-body';
@@ -319,9 +322,10 @@ function hasToken(list: string, token: string): boolean {
   return false;
 }
 
-/** Whether the last element of a comma-separated list is `token` (lower case), in any case. */
-function endsWithToken(list: string, token: string): boolean {
-  return isTokenAt(list, list.lastIndexOf(',') + 1, list.length, token);
+/** Whether buf[from..] holds an LF that no CR precedes. */
+function hasBareLf(buf: Buffer, from: number): boolean {
+  for (let lf = buf.indexOf(LF, from); lf >= 0; lf = buf.indexOf(LF, lf + 1)) if (lf === from || buf[lf - 1] !== CR) return true;
+  return false;
 }
 
 /** Whether list[start, end), without its optional whitespace, is `token` in any case; nothing is allocated. */
