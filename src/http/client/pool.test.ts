@@ -121,6 +121,53 @@ describe('HttpClientPool', () => {
     expect(seen).toEqual(['/slow', '/after']);
   });
 
+  it('refuses at once a request beyond `maxWaiting` waiting ones; those aborted while waiting do not count', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const { origin } = await listen(createHttpServer((req, res) => void (req.url === '/slow' ? held.then(() => res.end('slow')) : res.end('fast'))));
+    const p = pool(origin, { connections: 1, maxWaiting: 2 });
+    const slow = send(p, get('/slow'));
+    let first!: ClientExchange;
+    const aborted = send(p, get('/a'), (x) => (first = x));
+    const waits = send(p, get('/b'));
+    await expect(send(p, get('/c'))).rejects.toThrow('all 1 connections to http://127.0.0.1');
+    first.abort(new Error('caller gave up'));
+    await expect(aborted).rejects.toThrow('caller gave up');
+    // The aborted one's place is free again.
+    const next = send(p, get('/d'));
+    release();
+    expect([(await slow).body, (await waits).body, (await next).body]).toEqual(['slow', 'fast', 'fast']);
+  });
+
+  it('does not reuse a connection whose response came before its request was written whole', async () => {
+    // A server that answers on the first bytes and reads the rest of the body only later.
+    let opened = 0;
+    const bytes: number[] = [];
+    const { origin } = await listen(
+      createNetServer((s: Socket) => {
+        const at = opened++;
+        const count = (n: number): void => void (bytes[at] = (bytes[at] ?? 0) + n);
+        s.on('error', () => {});
+        s.once('data', (first) => {
+          count(first.length);
+          s.pause();
+          s.write('HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n');
+          setTimeout(() => s.on('data', (d) => count(d.length)).resume(), 200);
+        });
+      }),
+    );
+    const p = pool(origin);
+    const body = 'x'.repeat(16 << 20);
+    expect((await send(p, { method: 'POST', path: '/big', headers: {}, body })).status).toBe(401);
+    const second = send(p, get('/second'));
+    await tick(400);
+    expect(opened).toBe(2);
+    // The first connection carried the first request alone.
+    expect(bytes[0]).toBeLessThanOrEqual(body.length + 200);
+    p.close();
+    await second.catch(() => {});
+  });
+
   it('an exchange aborted in flight closes its connection, and the next request gets a new one', async () => {
     const { server, origin, sockets } = await listen(createHttpServer((req, res) => (req.url === '/hang' ? res.write('partial') : res.end('ok'))));
     let opened = 0;

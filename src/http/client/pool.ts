@@ -43,6 +43,8 @@ export type Connector = (origin: URL) => Socket;
 export interface HttpClientPoolOptions {
   /** Connections open at once; requests beyond wait for one in order. */
   readonly connections?: number;
+  /** Requests that may wait for a connection (default 1024); one more fails at once. */
+  readonly maxWaiting?: number;
   /** How long an idle connection is kept (shorter when the server's Keep-Alive hint says so). */
   readonly keepAliveMs?: number;
   readonly maxHeadBytes?: number;
@@ -140,7 +142,11 @@ export class HttpClientPool {
   private readonly live = new Set<Connection>();
   /** Most recently used last: that is the one taken next, so the rest can age out. */
   private readonly idle: Connection[] = [];
-  private readonly waiting: Exchange[] = [];
+  /** In order; an exchange aborted while it waits stays until its turn comes (or the queue is compacted), and is skipped then. */
+  private waiting: Exchange[] = [];
+  /** Of those, the ones not aborted. */
+  private waitingCount = 0;
+  private readonly maxWaiting: number;
   private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -149,6 +155,7 @@ export class HttpClientPool {
     if (this.origin.protocol !== 'http:' && this.origin.protocol !== 'https:') throw new TypeError(`not an HTTP origin: ${this.origin.href}`);
     this.hostHeader = this.origin.host;
     this.maxConnections = options.connections ?? 128;
+    this.maxWaiting = options.maxWaiting ?? 1024;
     this.keepAliveMs = options.keepAliveMs ?? 30_000;
     this.maxHeadBytes = options.maxHeadBytes ?? 16 * 1024;
     this.connector = options.connect ?? plainOrTlsConnector;
@@ -177,8 +184,16 @@ export class HttpClientPool {
   /** Sends an exchange on a connection of its own, or queues it while all are busy (a replayed one first in line). */
   startOnNewConnection(exchange: Exchange, replayed = false): void {
     if (this.closed) return exchange.finishWithError(new Error('the HTTP client is closed'));
-    if (this.live.size < this.maxConnections) this.open().start(exchange);
-    else if (replayed) this.waiting.unshift(exchange);
+    if (this.live.size < this.maxConnections) return this.open().start(exchange);
+    // A replayed exchange had its place already: it is not refused.
+    if (!replayed && this.waitingCount >= this.maxWaiting) {
+      const full = new Error(`all ${this.maxConnections} connections to ${this.origin.origin} are busy and ${this.waitingCount} requests wait for one`);
+      queueMicrotask(() => exchange.finishWithError(full));
+      return;
+    }
+    exchange.waiting = true;
+    this.waitingCount++;
+    if (replayed) this.waiting.unshift(exchange);
     else this.waiting.push(exchange);
   }
 
@@ -187,6 +202,7 @@ export class HttpClientPool {
     this.closed = true;
     this.stopSweeping();
     const closing = new Error('the HTTP client is closed');
+    this.waitingCount = 0;
     for (const exchange of this.waiting.splice(0)) exchange.finishWithError(closing);
     for (const connection of [...this.live]) connection.fail(closing);
   }
@@ -196,7 +212,7 @@ export class HttpClientPool {
     const limitMs = hintMs === undefined ? this.keepAliveMs : Math.min(this.keepAliveMs, hintMs - KEEP_ALIVE_MARGIN_MS);
     if (!keepAlive || this.closed || limitMs <= 0) return connection.fail(undefined);
     connection.idleLimitMs = limitMs;
-    const next = this.waiting.shift();
+    const next = this.nextWaiting();
     if (next) return connection.start(next);
     // An idle connection must read on, to see the server close it.
     if (connection.socket.isPaused()) connection.socket.resume();
@@ -211,13 +227,27 @@ export class HttpClientPool {
     const at = this.idle.indexOf(connection);
     if (at >= 0) this.idle.splice(at, 1);
     if (this.idle.length === 0) this.stopSweeping();
-    const next = this.waiting.shift();
+    const next = this.nextWaiting();
     if (next) this.open().start(next);
   }
 
+  /** An exchange that waited was aborted: it no longer counts, and is skipped when its turn comes. */
   unqueue(exchange: Exchange): void {
-    const at = this.waiting.indexOf(exchange);
-    if (at >= 0) this.waiting.splice(at, 1);
+    if (!exchange.waiting) return;
+    exchange.waiting = false;
+    this.waitingCount--;
+    // Aborted ones are dropped once they outnumber the rest: the queue holds at most twice its bound.
+    if (this.waiting.length > 2 * this.waitingCount + 64) this.waiting = this.waiting.filter((e) => e.waiting);
+  }
+
+  private nextWaiting(): Exchange | undefined {
+    for (let next = this.waiting.shift(); next; next = this.waiting.shift()) {
+      if (!next.waiting) continue;
+      next.waiting = false;
+      this.waitingCount--;
+      return next;
+    }
+    return undefined;
   }
 
   private head(request: ClientRequest): string {
@@ -261,6 +291,8 @@ class Exchange implements ClientExchange {
   mayReplay: boolean;
   private readonly pool: HttpClientPool;
   connection: Connection | undefined;
+  /** In the pool's queue for a connection. */
+  waiting = false;
   paused = false;
   over = false;
 
@@ -347,8 +379,10 @@ class Connection implements ResponseEvents {
     this.served++;
     exchange.over = true;
     exchange.connection = undefined;
-    // Released first: a handler that sends its next request at once gets this connection.
-    this.pool.release(this, this.parser.keepAlive, this.parser.keepAliveHintMs);
+    // Released first: a handler that sends its next request at once gets this connection. Not
+    // when the request is still being written (a response that came before the whole body was
+    // read): the next request would follow the unsent rest, for the server to read as it likes.
+    this.pool.release(this, this.parser.keepAlive && this.socket.writableLength === 0, this.parser.keepAliveHintMs);
     exchange.handler.onResponseEnd();
   }
 
