@@ -3,6 +3,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { startFixtureServer, type Fixture } from './fixtures/fixture-server.ts';
 import { INITIALIZE, post, startGateway, waitFor } from './helpers.ts';
+import { readEvents, type Event } from './support/sse.ts';
 
 describe('downstream transports beside streamable HTTP', () => {
   let upstream: Fixture;
@@ -29,6 +30,31 @@ describe('downstream transports beside streamable HTTP', () => {
       await expect(client.callTool({ name: 'up__nothing', arguments: {} })).rejects.toThrow(/Unknown tool/);
     } finally {
       await client.close();
+      await gw.stop();
+    }
+  });
+
+  it('a legacy session is initialized once, and the upstream sessions it opened end with its stream', async () => {
+    const gw = await startGateway([{ name: 'up', transport: 'streamable-http', url: upstream.url }], { legacySse: true });
+    await waitFor(() => upstream.sessions() === 0, 5_000, 'earlier sessions to end');
+    try {
+      const abort = new AbortController();
+      const res = await fetch(`${gw.url}/sse`, { headers: { accept: 'text/event-stream' }, signal: abort.signal });
+      let seen: Event[] = [];
+      const reading = readEvents(res, (events) => ((seen = events), events.length >= 3), abort);
+      await waitFor(() => seen.length >= 1, 5_000, 'the endpoint event');
+      const messages = new URL(seen[0]!.data, gw.url).href;
+      expect((await post(messages, INITIALIZE)).status).toBe(202);
+      await waitFor(() => seen.length >= 2, 5_000, 'the initialize result');
+      expect(JSON.parse(seen[1]!.data).result.capabilities).toBeDefined();
+      // A second initialize would open upstream sessions that the stream's end would not close.
+      expect((await post(messages, { ...INITIALIZE, id: 2 })).status).toBe(202);
+      await reading;
+      expect(JSON.parse(seen[2]!.data)).toMatchObject({ id: 2, error: { message: 'the session is initialized already' } });
+      expect(upstream.sessions()).toBe(1);
+      // The stream is gone (the reader dropped it): so is the upstream session.
+      await waitFor(() => upstream.sessions() === 0, 5_000, "the upstream session to end with the client's stream");
+    } finally {
       await gw.stop();
     }
   });

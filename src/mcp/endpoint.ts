@@ -168,6 +168,8 @@ export class McpEndpoint {
     if (!(req.headers.accept ?? '').includes('text/event-stream')) throw new HttpError(406, 'Accept must include text/event-stream');
     const ctx = await this.session(req, route, config, caller);
     if (this.shutdown.signal.aborted) throw new HttpError(503, 'the gateway is shutting down');
+    // The client may have left while its session was looked up: then 'close' came already.
+    if (res.destroyed) return;
     const controller = new AbortController();
     res.on('close', () => controller.abort());
     this.shutdown.signal.addEventListener('abort', () => controller.abort(), { once: true, signal: controller.signal });

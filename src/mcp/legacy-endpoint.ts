@@ -23,6 +23,8 @@ interface LegacySession {
   readonly sse: SseWriter;
   readonly closed: AbortController;
   state: SessionState | undefined;
+  /** An initialize is under way or done: a session is initialized once. */
+  initializing: boolean;
 }
 
 /** Open legacy connections a gateway accepts at most: each holds a stream and upstream sessions. */
@@ -52,7 +54,7 @@ export class LegacySseEndpoint {
     if (req.method !== 'GET') throw new HttpError(405, 'the SSE endpoint takes GET', { allow: 'GET' });
     if (this.sessions.size >= MAX_LEGACY_SESSIONS) throw new HttpError(503, 'too many open SSE sessions');
     const id = randomBytes(16).toString('base64url');
-    const session: LegacySession = { route, caller, sse: new SseWriter(res, {}, KEEP_ALIVE_MS, config.streamIdleTimeoutMs), closed: new AbortController(), state: undefined };
+    const session: LegacySession = { route, caller, sse: new SseWriter(res, {}, KEEP_ALIVE_MS, config.streamIdleTimeoutMs), closed: new AbortController(), state: undefined, initializing: false };
     this.sessions.set(id, session);
     void session.sse.closed.then(() => session.closed.abort());
     res.write(`event: endpoint\ndata: ${route.ir.path}/message?sessionId=${id}\n\n`);
@@ -83,13 +85,19 @@ export class LegacySseEndpoint {
       if (session.sse.open) session.sse.message(data);
     };
     if ('method' in message && message.method === 'initialize' && 'id' in message) {
+      // A second initialize would open a second set of upstream sessions, only the last of which the stream's end would close.
+      if (session.initializing) return send(JSON.stringify(new JsonRpcError(ErrorCode.InvalidRequest, 'the session is initialized already').toResponse(message.id)));
+      session.initializing = true;
       try {
         const outcome = await initializeSession(session.route, message as JsonRpcRequest, session.caller, this.connector, this.dispatcher.logger);
+        const ctx = await this.dispatcher.context(session.route, outcome.state, session.caller, config.ttlMs);
+        // The stream closed meanwhile, and with it the session: what was opened for it ends now.
+        if (session.closed.signal.aborted) return await this.dispatcher.end(ctx, config.ttlMs);
         session.state = outcome.state;
         send(JSON.stringify({ jsonrpc: '2.0', id: message.id, result: outcome.result }));
-        const ctx = await this.dispatcher.context(session.route, outcome.state, session.caller, config.ttlMs);
         void this.dispatcher.listen(ctx, session.closed.signal, send);
       } catch (err) {
+        session.initializing = false;
         send(JSON.stringify(toErrorResponse(message.id, err, this.dispatcher.logger)));
       }
       return;

@@ -4,7 +4,6 @@ import { parseEventId, type EventStore, type EventStoreLimits, type StoredEvent 
 interface Stream {
   readonly key: string;
   readonly events: StoredEvent[];
-  next: number;
   finished: boolean;
   expiresAt: number;
   /** What its events count against the store's memory (see `size`). */
@@ -31,6 +30,13 @@ export class MemoryEventStore implements EventStore {
   private readonly limits: EventStoreLimits;
   private readonly maxStreams: number;
   private bytes = 0;
+  /**
+   * Event ids number every event of the store, not of its stream: a stream dropped while its
+   * writer lives on (past its TTL, or for the memory bound) starts again under the same name,
+   * and must not issue an id it issued before, nor one below (a client resuming after the old
+   * one gets the new events).
+   */
+  private sequence = 0;
 
   constructor(limits: EventStoreLimits, maxStreams = 10_000) {
     this.limits = limits;
@@ -44,7 +50,7 @@ export class MemoryEventStore implements EventStore {
 
   async append(sid: string, stream: string, data: string): Promise<string> {
     const s = this.stream(sid, stream, true)!;
-    const event = { id: `${stream}.${s.next++}`, data };
+    const event = { id: `${stream}.${++this.sequence}`, data };
     s.events.push(event);
     this.count(s, size(event));
     if (s.events.length > this.limits.maxEventsPerStream) this.count(s, -size(s.events.shift()!));
@@ -94,7 +100,7 @@ export class MemoryEventStore implements EventStore {
     if (!s && create) {
       this.dropExpired();
       if (this.streams.size >= this.maxStreams) this.drop(this.streams.values().next().value!);
-      s = { key, events: [], next: 1, finished: false, expiresAt: Date.now() + this.limits.ttlMs, bytes: 0, tails: new Set() };
+      s = { key, events: [], finished: false, expiresAt: Date.now() + this.limits.ttlMs, bytes: 0, tails: new Set() };
       this.streams.set(key, s);
     }
     return s;

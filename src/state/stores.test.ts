@@ -188,6 +188,21 @@ describe.each([memory, redis])('$name event store', (backend) => {
     expect((await within(10_000, again.next(), 'finished replay')).done).toBe(true);
   });
 
+  it('never issues an id twice, even in a stream dropped while its writer lives on', async () => {
+    const [store] = backend.events({ ...LIMITS, ttlMs: 50 });
+    const sid = randomUUID();
+    const before = [await store.append(sid, 'get-live', 'one'), await store.append(sid, 'get-live', 'two')];
+    await new Promise((r) => setTimeout(r, 120));
+    // A new stream sweeps the expired ones (memory); the key is gone by its TTL (redis).
+    await store.append(sid, 'get-other', 'sweep');
+    const after = await store.append(sid, 'get-live', 'three');
+    expect(before).not.toContain(after);
+    // A client that had the old stream's last event gets what came after it.
+    const it = await resumeIt(store, sid, before[1]!);
+    expect(await take(it, 1)).toEqual([{ id: after, data: 'three' }]);
+    await store.finish(sid, 'get-live');
+  });
+
   it('keeps streams and sessions apart', async () => {
     const [store] = backend.events(LIMITS);
     const sid = randomUUID();
