@@ -251,8 +251,10 @@ function warnAboutRisks(ir: GatewayIR, logger: Logger): void {
 function compileSnapshot(ir: GatewayIR, audit: AuditLog | undefined, guards: Guards): Snapshot {
   const policy = defaultSsrfPolicy({ allowedSchemes: [...ir.outbound.schemes], allowedRanges: [...ir.outbound.allowedRanges], maxRedirects: ir.outbound.maxRedirects, timeoutMs: ir.outbound.timeoutMs });
   const agent = guardedAgent(policy);
+  // Key sets only, and never through a redirect: an open redirect on the IdP's host would hand the keys to whoever it points at.
+  const keysPolicy = { ...policy, maxRedirects: 0 };
   const fetchJson = async (url: URL): Promise<unknown> => {
-    const res = await guardedFetch(url, policy, { agent, headers: { accept: 'application/json' } });
+    const res = await guardedFetch(url, keysPolicy, { agent, headers: { accept: 'application/json' } });
     if (res.status !== 200) throw new Error(`HTTP ${res.status} from ${url.href}`);
     return JSON.parse(res.body);
   };

@@ -1,12 +1,13 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFixtureServer, type Fixture } from './fixtures/fixture-server.ts';
 import { INITIALIZE, post, startGateway, waitFor, type RunningGateway } from './helpers.ts';
 import { startIssuer, type TestIssuer } from './support/jwt-issuer.ts';
-import { finalMessage } from './support/sse.ts';
+import { finalMessage, readEvents, type Event } from './support/sse.ts';
 
 const AUD = 'https://gateway.test/mcp';
 /** The test issuer serves its keys on loopback over http: the SSRF guard must be told. */
@@ -161,6 +162,18 @@ describe('authentication and tool-level authorization at the gateway', () => {
     expect(callsTo('secret')).toBe(0);
   });
 
+  it('a request sent without its id is refused, not forwarded unchecked: only notifications go without one', async () => {
+    const h = await session(user);
+    for (const method of ['tools/call', 'resources/read', 'admin/anything']) {
+      const r = await post(gw.url, { jsonrpc: '2.0', method, params: { name: 'secret', uri: 'file:///etc/passwd', arguments: {} } }, h);
+      expect(r.status, method).toBe(400);
+      expect(r.json.error.code).toBe(-32600);
+    }
+    expect(callsTo('secret')).toBe(0);
+    expect(up.received.filter((m) => m.method === 'resources/read' || m.method === 'admin/anything')).toEqual([]);
+    expect((await post(gw.url, { jsonrpc: '2.0', method: 'notifications/roots/list_changed' }, h)).status).toBe(202);
+  });
+
   it("a session presented with another caller's token is unknown, and reaches no upstream", async () => {
     const alice = await session(user);
     const before = up.received.length;
@@ -237,22 +250,74 @@ describe('verified tokens are remembered only until they expire', () => {
   });
 });
 
-describe('the SSRF guard on fetched keys', () => {
-  it('a JWKS URL on a loopback address is not fetched unless allowed: tokens fail closed', async () => {
+describe('legacy SSE sessions', () => {
+  it('each message is authorized as its own sender is, not as whoever opened the stream', async () => {
     const issuer = await startIssuer();
-    const up = await startFixtureServer({ name: 'up', tools: ['echo'] });
-    const gw = await startGateway([{ name: 'up', transport: 'streamable-http', url: up.url }], {
-      authentication: { jwt: { issuers: [{ issuer: issuer.issuer, audiences: [AUD], jwksUrl: issuer.jwksUrl }] } },
-    });
+    const up = await startFixtureServer({ name: 'up', tools: ['delete'] });
+    const gw = await startGateway(
+      [{ name: 'up', transport: 'streamable-http', url: up.url }],
+      { legacySse: true, authentication: { jwt: { issuers: [{ issuer: issuer.issuer, audiences: [AUD], jwksUrl: issuer.jwksUrl }] } }, authorization: AUTHORIZATION },
+      { outbound: LOCAL_JWKS },
+    );
+    const abort = new AbortController();
     try {
-      const token = await issuer.sign({ sub: 'mallory' });
-      const res = await post(gw.url, INITIALIZE, { authorization: `Bearer ${token}` });
+      // The same principal: an admin when the stream opened, no longer one in the token it sends later.
+      const admin = { authorization: `Bearer ${await issuer.sign({ sub: 'root', groups: ['admin'] })}` };
+      const demoted = { authorization: `Bearer ${await issuer.sign({ sub: 'root', groups: ['dev'] })}` };
+      const res = await fetch(`${gw.url}/sse`, { headers: { accept: 'text/event-stream', ...admin }, signal: abort.signal });
+      let seen: Event[] = [];
+      const reading = readEvents(res, (events) => ((seen = events), events.length >= 3), abort);
+      await waitFor(() => seen.length >= 1, 5_000, 'the endpoint event');
+      const messages = new URL(seen[0]!.data, gw.url).href;
+      expect((await post(messages, INITIALIZE, admin)).status).toBe(202);
+      await waitFor(() => seen.length >= 2, 5_000, 'the initialize result');
+      expect((await post(messages, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'up__delete', arguments: {} } }, demoted)).status).toBe(202);
+      await reading;
+      expect(JSON.parse(seen[2]!.data)).toMatchObject({ id: 2, error: { code: 403 } });
+      expect(up.received.filter((m) => m.method === 'tools/call')).toEqual([]);
+    } finally {
+      abort.abort();
+      await gw.stop();
+      await up.close();
+      await issuer.close();
+    }
+  });
+});
+
+describe('the SSRF guard on fetched keys', () => {
+  /** A token of `issuer`, at a gateway that takes keys from `jwksUrl`: refused, with no key fetched and no upstream reached. */
+  async function expectFailsClosed(issuer: TestIssuer, jwksUrl: string, extra: Parameters<typeof startGateway>[2] = {}): Promise<void> {
+    const up = await startFixtureServer({ name: 'up', tools: ['echo'] });
+    const gw = await startGateway([{ name: 'up', transport: 'streamable-http', url: up.url }], { authentication: { jwt: { issuers: [{ issuer: issuer.issuer, audiences: [AUD], jwksUrl }] } } }, extra);
+    try {
+      const res = await post(gw.url, INITIALIZE, { authorization: `Bearer ${await issuer.sign({ sub: 'mallory' })}` });
       expect(res.status).toBe(401);
       expect(issuer.fetches()).toBe(0);
       expect(up.received).toEqual([]);
     } finally {
       await gw.stop();
       await up.close();
+    }
+  }
+
+  it('a JWKS URL that redirects is not followed: tokens fail closed', async () => {
+    const issuer = await startIssuer();
+    // An open redirect on the key set's host, pointing at keys an attacker would serve.
+    const redirector = createServer((_req, res) => res.writeHead(302, { location: issuer.jwksUrl }).end());
+    await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
+    try {
+      await expectFailsClosed(issuer, `http://127.0.0.1:${(redirector.address() as AddressInfo).port}/jwks.json`, { outbound: LOCAL_JWKS });
+    } finally {
+      await issuer.close();
+      await new Promise((resolve) => redirector.close(resolve));
+    }
+  });
+
+  it('a JWKS URL on a loopback address is not fetched unless allowed: tokens fail closed', async () => {
+    const issuer = await startIssuer();
+    try {
+      await expectFailsClosed(issuer, issuer.jwksUrl);
+    } finally {
       await issuer.close();
     }
   });

@@ -142,6 +142,8 @@ export class SessionDispatcher {
         return;
       }
       default:
+        // A request sent without its id is still a request, run without an answer: none goes anywhere, since no policy would see it.
+        if (!message.method.startsWith('notifications/')) throw new JsonRpcError(ErrorCode.InvalidRequest, `${message.method} without an id: only notifications go without one`);
         // roots/list_changed and anything newer concern every upstream.
         await Promise.all([...ctx.route.backendNames].filter((b) => ctx.ref(b)).map((b) => sendQuietly(ctx, b, message)));
     }

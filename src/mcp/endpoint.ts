@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody } from '../http/body.ts';
 import { HttpError } from '../http/errors.ts';
 import { SseWriter } from '../http/sse.ts';
-import type { JsonRpcError } from '../jsonrpc/errors.ts';
+import { JsonRpcError } from '../jsonrpc/errors.ts';
 import type { JsonRpcMessage, JsonRpcRequest } from '../jsonrpc/message.ts';
 import { parseMessage } from '../jsonrpc/parse.ts';
 import type { Caller } from '../security/caller.ts';
@@ -110,7 +110,7 @@ export class McpEndpoint {
   private dispatch(res: ServerResponse, ctx: SessionContext, message: JsonRpcMessage, acceptsSse: boolean): MaybePromise<void> {
     const dispatcher = this.deps.dispatcher;
     if (!('method' in message)) return dispatcher.answerUpstream(ctx, message).then(() => accepted(res));
-    if (!('id' in message)) return dispatcher.notify(ctx, message).then(() => accepted(res));
+    if (!('id' in message)) return dispatcher.notify(ctx, message).then(() => accepted(res), (err: unknown) => refuseNotification(res, err));
     return dispatcher.request(ctx, message, new PostReply(res, ctx.sid, this.deps.events, acceptsSse));
   }
 
@@ -259,6 +259,12 @@ function newStreamId(kind: 'p' | 'g'): string {
 
 function accepted(res: ServerResponse): void {
   res.writeHead(202).end();
+}
+
+/** A message without an id the gateway will not take: 400, with the JSON-RPC error (it has no id to answer). */
+function refuseNotification(res: ServerResponse, err: unknown): void {
+  if (!(err instanceof JsonRpcError)) throw err;
+  sendJson(res, 400, err.toResponse(null));
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {

@@ -77,10 +77,11 @@ export class LegacySseEndpoint {
       throw new HttpError(400, (err as JsonRpcError).message);
     }
     res.writeHead(202).end('Accepted');
-    this.handle(session, message, config).catch((err: unknown) => this.dispatcher.logger.error({ err }, 'legacy SSE message failed'));
+    this.handle(session, caller, message, config).catch((err: unknown) => this.dispatcher.logger.error({ err }, 'legacy SSE message failed'));
   }
 
-  private async handle(session: LegacySession, message: JsonRpcMessage, config: EndpointConfig): Promise<void> {
+  /** `caller`: who sent this message; policies and credentials go by it, not by whoever opened the stream (the same principal, maybe with other claims now). */
+  private async handle(session: LegacySession, caller: Caller, message: JsonRpcMessage, config: EndpointConfig): Promise<void> {
     const send = (data: string): void => {
       if (session.sse.open) session.sse.message(data);
     };
@@ -89,8 +90,8 @@ export class LegacySseEndpoint {
       if (session.initializing) return send(JSON.stringify(new JsonRpcError(ErrorCode.InvalidRequest, 'the session is initialized already').toResponse(message.id)));
       session.initializing = true;
       try {
-        const outcome = await initializeSession(session.route, message as JsonRpcRequest, session.caller, this.connector, this.dispatcher.logger);
-        const ctx = await this.dispatcher.context(session.route, outcome.state, session.caller, config.ttlMs);
+        const outcome = await initializeSession(session.route, message as JsonRpcRequest, caller, this.connector, this.dispatcher.logger);
+        const ctx = await this.dispatcher.context(session.route, outcome.state, caller, config.ttlMs);
         // The stream closed meanwhile, and with it the session: what was opened for it ends now.
         if (session.closed.signal.aborted) return await this.dispatcher.end(ctx, config.ttlMs);
         session.state = outcome.state;
@@ -106,7 +107,7 @@ export class LegacySseEndpoint {
       if ('id' in message && 'method' in message) send(JSON.stringify(new JsonRpcError(ErrorCode.InvalidRequest, 'initialize first').toResponse(message.id)));
       return;
     }
-    const ctx = await this.dispatcher.context(session.route, session.state, session.caller, config.ttlMs);
+    const ctx = await this.dispatcher.context(session.route, session.state, caller, config.ttlMs);
     if (!('method' in message)) return this.dispatcher.answerUpstream(ctx, message);
     if (!('id' in message)) return this.dispatcher.notify(ctx, message);
     await this.dispatcher.request(ctx, message, { event: send, response: send, end() {} });

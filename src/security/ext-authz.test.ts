@@ -130,11 +130,11 @@ describe('ExtAuthzClient: decisions', () => {
 });
 
 describe('ExtAuthzClient: the caller\'s credentials never reach the service', () => {
-  it('drops authorization, cookie and proxy-authorization headers and identity bearer fields', async () => {
+  it('drops authorization, cookie, proxy-authorization and session id headers and identity bearer fields', async () => {
     const { server, client } = await setup();
     await client.check(
       request('search', {
-        headers: { Authorization: 'Bearer caller-jwt', cookie: 'sid=caller-cookie', 'Proxy-Authorization': 'Basic caller-proxy', 'x-team': 'blue' },
+        headers: { Authorization: 'Bearer caller-jwt', cookie: 'sid=caller-cookie', 'Proxy-Authorization': 'Basic caller-proxy', 'Mcp-Session-Id': 'caller-sealed-session', 'x-team': 'blue' },
         identity: { subject: 'alice', bearer: 'caller-bearer-token', accessToken: 'caller-access-token' },
       }),
     );
@@ -142,7 +142,7 @@ describe('ExtAuthzClient: the caller\'s credentials never reach the service', ()
     expect(seen!.headers.authorization).toBeUndefined();
     expect(seen!.headers.cookie).toBeUndefined();
     expect(seen!.headers['proxy-authorization']).toBeUndefined();
-    for (const secret of ['caller-jwt', 'caller-cookie', 'caller-proxy', 'caller-bearer-token', 'caller-access-token']) {
+    for (const secret of ['caller-jwt', 'caller-cookie', 'caller-proxy', 'caller-sealed-session', 'caller-bearer-token', 'caller-access-token']) {
       expect(seen!.raw).not.toContain(secret);
     }
     expect(seen!.body.headers).toEqual({ 'x-team': 'blue' });

@@ -43,7 +43,7 @@ const MAX_REASON_CHARS = 200;
 const MAX_BODY_BYTES = 4096;
 
 /** The caller's credentials: never the authorizer's business, however it is configured. */
-const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
+const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization', 'mcp-session-id']);
 /** Identity fields that may hold a credential (Identity.bearer keeps the raw token). */
 const CREDENTIAL_IDENTITY_FIELD = /bearer|token|password|secret/i;
 

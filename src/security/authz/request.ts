@@ -22,7 +22,8 @@ export interface AuthzRequest {
 }
 
 /** Headers no policy may read: credentials stay out of CEL activations and external calls. */
-const HIDDEN_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
+// The sealed session id too: with its owner's credentials it is the session (policies have mcp.sessionId).
+const HIDDEN_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization', 'mcp-session-id']);
 
 export function visibleHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
