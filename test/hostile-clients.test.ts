@@ -1,7 +1,11 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFixtureServer, type Fixture } from './fixtures/fixture-server.ts';
-import { INITIALIZE, NODE, post, rawSession, startGateway, STDIO_FIXTURE } from './helpers.ts';
+import { INITIALIZE, NODE, post, rawSession, startGateway, STDIO_FIXTURE, waitFor } from './helpers.ts';
+import { readEvents, type Event } from './support/sse.ts';
 
 /** Sends raw bytes on a TCP connection, slowly if asked; resolves with what came back. */
 function rawExchange(port: number, chunks: string[], delayMs: number): Promise<string> {
@@ -128,6 +132,51 @@ describe('hostile clients', () => {
       }
     } finally {
       await gw.stop();
+    }
+  });
+
+  it("a client cannot answer a shared process's request made for another client's call", async () => {
+    const gw = await startGateway([{ name: 'proc', transport: 'stdio', command: NODE, args: [STDIO_FIXTURE], env: { FIXTURE_NAME: 'proc', FIXTURE_TOOLS: 'ask' }, scope: 'shared' }]);
+    try {
+      const h = (sid: string) => ({ 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
+      const [alice, bob] = [h(await rawSession(gw.url)), h(await rawSession(gw.url))];
+      const abort = new AbortController();
+      const call = await fetch(gw.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...alice },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'proc__ask', arguments: {} } }),
+        signal: abort.signal,
+      });
+      let seen: Event[] = [];
+      const reading = readEvents(call, (events) => ((seen = events), events.some((e) => JSON.parse(e.data).result !== undefined)), abort);
+      await waitFor(() => seen.length >= 1, 10_000, "the process's request to reach the client");
+      const asked = JSON.parse(seen[0]!.data);
+      expect(asked.method).toBe('test/ask');
+      // The process's ids are small and the same for every client of it: Bob can guess Alice's.
+      expect((await post(gw.url, { jsonrpc: '2.0', id: asked.id, result: { who: 'bob' } }, bob)).status).toBe(202);
+      expect((await post(gw.url, { jsonrpc: '2.0', id: asked.id, result: { who: 'alice' } }, alice)).status).toBe(202);
+      await reading;
+      expect(JSON.parse(seen.at(-1)!.data).result.content[0].text).toBe('answered by alice');
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  it("a client's cancel reaches a shared process under the id the process knows the call by", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shared-cancel-'));
+    const calls = join(dir, 'calls');
+    const gw = await startGateway([{ name: 'proc', transport: 'stdio', command: NODE, args: [STDIO_FIXTURE], env: { FIXTURE_NAME: 'proc', FIXTURE_TOOLS: 'wait', FIXTURE_CALL_FILE: calls }, scope: 'shared' }]);
+    try {
+      const headers = { 'mcp-session-id': await rawSession(gw.url), 'mcp-protocol-version': '2025-11-25' };
+      const call = post(gw.url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'proc__wait', arguments: {} } }, headers);
+      // Cancelled in a request of its own, once the process runs the call.
+      await waitFor(() => existsSync(calls) && readFileSync(calls, 'utf8').includes('waiting'), 10_000, 'the process to run the call');
+      await post(gw.url, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1, reason: 'test' } }, headers);
+      expect((await call).status).toBe(202);
+      await waitFor(() => existsSync(calls) && readFileSync(calls, 'utf8').includes('cancelled'), 10_000, 'the process to see the cancel');
+    } finally {
+      await gw.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -207,10 +207,10 @@ class ChannelExchange implements ReplyControl {
     this.id = request.id;
     this.sink = sink;
     this.progressToken = (request.params?._meta as Record<string, unknown> | undefined)?.progressToken;
-    this.timer = setTimeout(() => this.cancel('timeout'), session.timeoutMs);
+    this.timer = setTimeout(() => this.cancel('timeout', new UpstreamError(session.backend, 'timeout', `no response within ${session.timeoutMs} ms`)), session.timeoutMs);
     this.signal = signal;
     if (signal) {
-      this.onAbort = () => this.cancel('client disconnected');
+      this.onAbort = () => this.cancel('client disconnected', new UpstreamError(session.backend, 'unavailable', 'request aborted'));
       signal.addEventListener('abort', this.onAbort, { once: true });
     }
   }
@@ -226,7 +226,7 @@ class ChannelExchange implements ReplyControl {
     this.sink.end();
   }
 
-  fail(error: UpstreamError): void {
+  fail(error: Error): void {
     if (!this.release()) this.sink.fail(error);
   }
 
@@ -238,19 +238,20 @@ class ChannelExchange implements ReplyControl {
 
   resume(): void {}
 
-  /** The client cancelled: the dispatcher has sent the client's notifications/cancelled upstream, so this only ends the exchange. */
+  /**
+   * The client cancelled. The upstream is told under the id it knows the request by: the
+   * client's own notification, which the dispatcher forwards too, names another id when the
+   * process is shared, and a second one for the same id is ignored.
+   */
   abort(reason: Error): void {
-    if (this.release()) return;
-    this.session.settle(this.id);
-    this.sink.fail(reason);
+    this.cancel(reason.message, reason);
   }
 
   /** The timeout struck or the caller gave up: the consumer learns it, and the upstream is told to stop. */
-  private cancel(why: 'timeout' | 'client disconnected'): void {
+  private cancel(why: string, failure: Error): void {
     if (this.over) return;
     this.session.settle(this.id);
-    const timedOut = why === 'timeout';
-    this.fail(new UpstreamError(this.session.backend, timedOut ? 'timeout' : 'unavailable', timedOut ? `no response within ${this.session.timeoutMs} ms` : 'request aborted'));
+    this.fail(failure);
     this.session.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: this.id, reason: why } }).catch(() => {});
   }
 

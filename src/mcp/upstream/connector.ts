@@ -40,6 +40,12 @@ export class UpstreamConnector {
   /** Shared stdio processes, by the configuration that started them. */
   private readonly shared = new Map<string, Promise<ChannelSession>>();
   /**
+   * Each downstream session's view of a shared process, by session and backend: what it sent
+   * and was asked lives across its requests (a cancel, a client's answer come in requests of
+   * their own). Bounded: past MAX_SHARED_VIEWS the oldest is forgotten.
+   */
+  private readonly sharedViews = new Map<string, SharedSessionView>();
+  /**
    * Streamable-HTTP sessions by the token's reference they were rebuilt from: opened tokens
    * are remembered (session-token.ts), so each call of a session finds its upstream
    * session, headers prepared, instead of building it again.
@@ -66,9 +72,9 @@ export class UpstreamConnector {
       return { session, ref: { id: sessionId, protocolVersion, features: featuresOf(result) }, result };
     }
     if (backend.transport === 'stdio' && backend.scope === 'shared') {
-      const shared = await this.sharedSession(backend);
-      const result = shared.initializeResult;
-      return { session: new SharedSessionView(shared), ref: { id: null, protocolVersion: String(result.protocolVersion), features: featuresOf(result) }, result };
+      const session = await this.sharedView(backend, sid);
+      const result = session.initializeResult;
+      return { session, ref: { id: null, protocolVersion: String(result.protocolVersion), features: featuresOf(result) }, result };
     }
     const session = new ChannelSession(backend.name, await this.connectChannel(backend, callerHeaders), backend.timeoutMs, this.logger);
     try {
@@ -103,6 +109,19 @@ export class UpstreamConnector {
     const all = [...this.shared.values()];
     this.shared.clear();
     await Promise.allSettled(all.map(async (s) => (await s).end()));
+  }
+
+  /** The session's view of the backend's shared process: made anew when the process was replaced. */
+  private async sharedView(backend: StdioBackendIR, sid: string): Promise<SharedSessionView> {
+    const shared = await this.sharedSession(backend);
+    const key = viewKey(sid, backend.name);
+    const known = this.sharedViews.get(key);
+    if (known?.isOf(shared)) return known;
+    const view = new SharedSessionView(shared);
+    this.sharedViews.delete(key);
+    if (this.sharedViews.size >= MAX_SHARED_VIEWS) this.sharedViews.delete(this.sharedViews.keys().next().value!);
+    this.sharedViews.set(key, view);
+    return view;
   }
 
   /** The backend's shared process, initialized once by the gateway; replaced when it died. */
@@ -160,7 +179,7 @@ export class UpstreamConnector {
   }
 
   private async resumeChannel(backend: Exclude<BackendIR, { transport: 'streamable-http' }>, sid: string, client: ClientInit, callerHeaders?: Record<string, string>): Promise<UpstreamSession> {
-    if (backend.transport === 'stdio' && backend.scope === 'shared') return new SharedSessionView(await this.sharedSession(backend));
+    if (backend.transport === 'stdio' && backend.scope === 'shared') return this.sharedView(backend, sid);
     const live = this.channels.get(sid, backend.name);
     if (live) return live;
     this.logger.warn({ backend: backend.name, session: sid }, 'reopening an upstream session this process does not hold; upstream state starts afresh');
@@ -169,6 +188,7 @@ export class UpstreamConnector {
 
   /** Ends every upstream session of a downstream session. */
   async endAll(sid: string, sessions: readonly UpstreamSession[]): Promise<void> {
+    for (const s of sessions) if (s instanceof SharedSessionView) this.sharedViews.delete(viewKey(sid, s.backend));
     await Promise.allSettled(sessions.map((s) => s.end()));
     await this.channels.endSession(sid);
   }
@@ -190,6 +210,13 @@ export class UpstreamConnector {
 
 /** Legacy SSE connections of one client session are closed after this long unused. */
 const SSE_IDLE_MS = 10 * 60_000;
+
+/** Views of shared processes kept at most (one per session and shared backend). */
+const MAX_SHARED_VIEWS = 10_000;
+
+function viewKey(sid: string, backend: string): string {
+  return `${sid}\n${backend}`;
+}
 
 function sharedKey(backend: StdioBackendIR): string {
   return JSON.stringify(backend);

@@ -1,8 +1,10 @@
 import type { JsonRpcId, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../jsonrpc/message.ts';
 import type { ChannelSession } from './channel-session.ts';
-import type { ReplyControl, ReplySink, UpstreamSession } from './types.ts';
+import type { Inbound, ReplyControl, ReplySink, UpstreamSession } from './types.ts';
 
 let sharedIds = 0;
+/** Server requests a view remembers relaying to its client, for the answer: past this the oldest is forgotten. */
+const MAX_ASKED = 1024;
 
 /**
  * One downstream session's view of an upstream process shared by all sessions. Request ids
@@ -14,10 +16,26 @@ export class SharedSessionView implements UpstreamSession {
   private readonly shared: ChannelSession;
   /** The client's id → the id used upstream, while the request is in flight (for cancellation). */
   private readonly inFlight = new Map<JsonRpcId, string>();
+  /**
+   * The process's requests (sampling, elicitation, roots) relayed to this view's client: only
+   * those may it answer. Every client of the process sees the same small ids, and one that
+   * guessed another's would otherwise answer in its place.
+   */
+  private readonly asked = new Set<JsonRpcId>();
 
   constructor(shared: ChannelSession) {
     this.shared = shared;
     this.backend = shared.backend;
+  }
+
+  /** What the process answered to the gateway's initialize. */
+  get initializeResult(): Record<string, unknown> {
+    return this.shared.initializeResult;
+  }
+
+  /** Whether it is a view of that process. */
+  isOf(shared: ChannelSession): boolean {
+    return this.shared === shared;
   }
 
   request(request: JsonRpcRequest, sink: ReplySink, signal?: AbortSignal): ReplyControl {
@@ -29,9 +47,13 @@ export class SharedSessionView implements UpstreamSession {
     const control = this.shared.request(
       { ...request, id: upstreamId },
       {
-        message(inbound) {
+        message: (inbound) => {
           const m = inbound.message;
-          if ('method' in m || m.id !== upstreamId) return sink.message(inbound);
+          if ('method' in m) {
+            this.remember(inbound);
+            return sink.message(inbound);
+          }
+          if (m.id !== upstreamId) return sink.message(inbound);
           const restored = { ...m, id: request.id };
           sink.message({ message: restored, raw: JSON.stringify(restored) });
         },
@@ -58,6 +80,9 @@ export class SharedSessionView implements UpstreamSession {
   }
 
   async send(message: JsonRpcNotification | JsonRpcResponse): Promise<void> {
+    if (!('method' in message) && (message.id === null || !this.asked.delete(message.id))) {
+      throw new Error(`no request ${JSON.stringify(message.id)} of the shared process was relayed to this session`);
+    }
     if ('method' in message && message.method === 'notifications/cancelled') {
       const upstreamId = this.inFlight.get(message.params?.requestId as JsonRpcId);
       if (upstreamId === undefined) return;
@@ -67,10 +92,29 @@ export class SharedSessionView implements UpstreamSession {
   }
 
   listen(sink: ReplySink, signal: AbortSignal): ReplyControl {
-    return this.shared.listen(sink, signal);
+    return this.shared.listen(
+      {
+        message: (inbound) => {
+          this.remember(inbound);
+          sink.message(inbound);
+        },
+        end: () => sink.end(),
+        fail: (error) => sink.fail(error),
+      },
+      signal,
+    );
+  }
+
+  /** A request of the process, on its way to this view's client. */
+  private remember(inbound: Inbound): void {
+    const m = inbound.message;
+    if (!('method' in m) || !('id' in m)) return;
+    if (this.asked.size >= MAX_ASKED) this.asked.delete(this.asked.values().next().value!);
+    this.asked.add(m.id);
   }
 
   async end(): Promise<void> {
     this.inFlight.clear();
+    this.asked.clear();
   }
 }
