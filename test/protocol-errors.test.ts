@@ -131,4 +131,14 @@ describe('bad input gets a clear error and breaks nothing', () => {
     expect(after.status).toBe(404);
     await stillServes();
   });
+
+  it("a DELETE ends the session's open server streams", async () => {
+    const own = await rawSession(gw.url);
+    const headers = { 'mcp-session-id': own, 'mcp-protocol-version': '2025-11-25' };
+    const stream = await fetch(gw.url, { headers: { ...headers, accept: 'text/event-stream' }, signal: AbortSignal.timeout(20_000) });
+    expect(stream.status).toBe(200);
+    expect((await fetch(gw.url, { method: 'DELETE', headers })).status).toBe(200);
+    // The stream ends (its body is read to the end) instead of idling on with keep-alives.
+    await stream.text();
+  });
 });

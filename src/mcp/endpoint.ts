@@ -50,6 +50,8 @@ export class McpEndpoint {
   private readonly deps: EndpointDeps;
   /** Ends server streams at shutdown: they never finish on their own, clients reconnect elsewhere. */
   private readonly shutdown = new AbortController();
+  /** The server streams open on this replica, by session: a DELETE ends them. */
+  private readonly streams = new Map<string, Set<AbortController>>();
 
   constructor(deps: EndpointDeps) {
     this.deps = deps;
@@ -173,6 +175,7 @@ export class McpEndpoint {
     const controller = new AbortController();
     res.on('close', () => controller.abort());
     this.shutdown.signal.addEventListener('abort', () => controller.abort(), { once: true, signal: controller.signal });
+    this.track(ctx.sid, controller);
     const lastEventId = req.headers['last-event-id'];
     const replay = typeof lastEventId === 'string' ? await this.deps.events.resume(ctx.sid, lastEventId, controller.signal) : undefined;
     const sse = new SseWriter(res, {}, KEEP_ALIVE_MS, config.streamIdleTimeoutMs);
@@ -196,7 +199,24 @@ export class McpEndpoint {
   private async delete(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<void> {
     const ctx = await this.session(req, route, config, caller);
     await this.deps.dispatcher.end(ctx, config.ttlMs);
+    // Those on other replicas see the session ended when they next look it up (their clients' next request).
+    for (const stream of this.streams.get(ctx.sid) ?? []) stream.abort();
     res.writeHead(200).end();
+  }
+
+  /** A server stream of the session, known until it ends. */
+  private track(sid: string, stream: AbortController): void {
+    let open = this.streams.get(sid);
+    if (!open) this.streams.set(sid, (open = new Set()));
+    open.add(stream);
+    stream.signal.addEventListener(
+      'abort',
+      () => {
+        open.delete(stream);
+        if (open.size === 0 && this.streams.get(sid) === open) this.streams.delete(sid);
+      },
+      { once: true },
+    );
   }
 }
 
