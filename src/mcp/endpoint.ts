@@ -259,7 +259,11 @@ class PostReply implements ReplyOutput {
       this.sse.end();
       return this.events.finish(this.sid, this.stream).catch(ignore);
     }
-    if (!this.res.headersSent) this.res.writeHead(202).end();
+    if (this.res.headersSent) return;
+    // Nothing to send (the client cancelled the request): a request POST is still answered with
+    // a stream, one that ends at once; a client that takes JSON only gets 202, with no body.
+    if (this.acceptsSse) new SseWriter(this.res, {}).end();
+    else this.res.writeHead(202).end();
   }
 
   /** One event of the stream: kept for resumption, then sent if the client is still there. */
