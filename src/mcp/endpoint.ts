@@ -48,9 +48,12 @@ export const KEEP_ALIVE_MS = 15_000;
  */
 export class McpEndpoint {
   private readonly deps: EndpointDeps;
-  /** Ends server streams at shutdown: they never finish on their own, clients reconnect elsewhere. */
-  private readonly shutdown = new AbortController();
-  /** The server streams open on this replica, by session: a DELETE ends them. */
+  /** Set at shutdown: no server stream opens after it. */
+  private shuttingDown = false;
+  /**
+   * The server streams open on this replica, by session: a DELETE ends the session's, and
+   * shutdown ends them all (they never finish on their own; clients reconnect elsewhere).
+   */
   private readonly streams = new Map<string, Set<AbortController>>();
 
   constructor(deps: EndpointDeps) {
@@ -59,7 +62,8 @@ export class McpEndpoint {
 
   /** Ends every open GET stream; requests in progress are left to drain. */
   closeStreams(): void {
-    this.shutdown.abort();
+    this.shuttingDown = true;
+    for (const open of [...this.streams.values()]) for (const stream of [...open]) stream.abort();
   }
 
   handle(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<void> {
@@ -169,12 +173,11 @@ export class McpEndpoint {
   private async get(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<void> {
     if (!(req.headers.accept ?? '').includes('text/event-stream')) throw new HttpError(406, 'Accept must include text/event-stream');
     const ctx = await this.session(req, route, config, caller);
-    if (this.shutdown.signal.aborted) throw new HttpError(503, 'the gateway is shutting down');
+    if (this.shuttingDown) throw new HttpError(503, 'the gateway is shutting down');
     // The client may have left while its session was looked up: then 'close' came already.
     if (res.destroyed) return;
     const controller = new AbortController();
     res.on('close', () => controller.abort());
-    this.shutdown.signal.addEventListener('abort', () => controller.abort(), { once: true, signal: controller.signal });
     this.track(ctx.sid, controller);
     const lastEventId = req.headers['last-event-id'];
     const replay = typeof lastEventId === 'string' ? await this.deps.events.resume(ctx.sid, lastEventId, controller.signal) : undefined;

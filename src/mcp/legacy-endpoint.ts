@@ -4,7 +4,7 @@ import { readBody } from '../http/body.ts';
 import { HttpError } from '../http/errors.ts';
 import { SseWriter } from '../http/sse.ts';
 import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
-import type { JsonRpcMessage, JsonRpcRequest } from '../jsonrpc/message.ts';
+import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest } from '../jsonrpc/message.ts';
 import { parseMessage } from '../jsonrpc/parse.ts';
 import type { SessionDispatcher } from './dispatcher.ts';
 import { toErrorResponse } from './relay.ts';
@@ -85,9 +85,10 @@ export class LegacySseEndpoint {
     const send = (data: string): void => {
       if (session.sse.open) session.sse.message(data);
     };
+    const refuse = (id: JsonRpcId, why: string): void => send(JSON.stringify(new JsonRpcError(ErrorCode.InvalidRequest, why).toResponse(id)));
     if ('method' in message && message.method === 'initialize' && 'id' in message) {
       // A second initialize would open a second set of upstream sessions, only the last of which the stream's end would close.
-      if (session.initializing) return send(JSON.stringify(new JsonRpcError(ErrorCode.InvalidRequest, 'the session is initialized already').toResponse(message.id)));
+      if (session.initializing) return refuse(message.id, 'the session is initialized already');
       session.initializing = true;
       try {
         const outcome = await initializeSession(session.route, message as JsonRpcRequest, caller, this.connector, this.dispatcher.logger);
@@ -104,7 +105,7 @@ export class LegacySseEndpoint {
       return;
     }
     if (!session.state) {
-      if ('id' in message && 'method' in message) send(JSON.stringify(new JsonRpcError(ErrorCode.InvalidRequest, 'initialize first').toResponse(message.id)));
+      if ('id' in message && 'method' in message) refuse(message.id, 'initialize first');
       return;
     }
     const ctx = await this.dispatcher.context(session.route, session.state, caller, config.ttlMs);
