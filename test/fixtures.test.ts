@@ -17,7 +17,7 @@ const STDIO_FIXTURE = join(root, 'test/fixtures/stdio-fixture.ts');
 /**
  * The stdio servers are .ts files run by Node's type stripping. `./node_modules/.bin/vitest`
  * starts under whatever `node` is first on PATH (system Node 20 here), which cannot run them,
- * so fall back to the pinned Node 24 when the current runtime lacks type stripping.
+ * so fall back to the pinned Node 26 when the current runtime lacks type stripping.
  */
 const TS_NODE = (process as { features?: { typescript?: unknown } }).features?.typescript
   ? process.execPath

@@ -110,7 +110,7 @@ export async function runSuite(label: string, url: string, options: RunOptions =
   const timeoutMs = options.timeoutMs ?? 10 * 60_000;
   const resultsDir = await mkdtemp(join(tmpdir(), `switchboard-conformance-${label}-`));
   const started = performance.now();
-  // The suite needs Node 22+; this file already runs on the project's Node 24 (type stripping).
+  // The suite needs Node 22+; this file already runs on the project's Node 26 (type stripping).
   const child = spawn(process.execPath, [conformanceBin(), 'server', '--url', url, '-o', resultsDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NO_COLOR: '1' },
