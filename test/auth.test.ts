@@ -348,6 +348,56 @@ describe('API keys, external authorization, credentials upstream', () => {
     }
   });
 
+  it('policies tell which credential named the caller: an API key "ops" is not a JWT subject "ops"', async () => {
+    const issuer = await startIssuer();
+    const gw = await startGateway(
+      [{ name: 'up', transport: 'streamable-http', url: up.url }],
+      {
+        authentication: {
+          jwt: { issuers: [{ issuer: issuer.issuer, audiences: [AUD], jwksUrl: issuer.jwksUrl, algorithms: ['RS256'] }] },
+          apiKeys: { keys: [{ name: 'ops', key: 'k-0123456789abcdef-ops' }] },
+        },
+        authorization: { rules: [{ name: 'ops-key', when: 'source.identity == "ops" && source.method == "apiKey"' }] },
+      },
+      { outbound: LOCAL_JWKS },
+    );
+    try {
+      const byKey = await post(gw.url, INITIALIZE, { 'x-api-key': 'k-0123456789abcdef-ops' });
+      expect(byKey.status).toBe(200);
+      expect(byKey.headers.get('mcp-session-id')).toBeTruthy();
+      const byToken = await post(gw.url, INITIALIZE, { authorization: `Bearer ${await issuer.sign({ sub: 'ops' })}` });
+      expect(byToken.headers.get('mcp-session-id')).toBeNull();
+      expect(JSON.stringify(byToken.json ?? byToken.text)).toMatch(/denied|forbidden|not allowed/i);
+    } finally {
+      await gw.stop();
+      await issuer.close();
+    }
+  });
+
+  it('a JWT without a subject owns its sessions alone, not with every such token of its issuer', async () => {
+    const issuer = await startIssuer();
+    const gw = await startGateway(
+      [{ name: 'up', transport: 'streamable-http', url: up.url }],
+      { authentication: { jwt: { issuers: [{ issuer: issuer.issuer, audiences: [AUD], jwksUrl: issuer.jwksUrl, algorithms: ['RS256'] }] } } },
+      { outbound: LOCAL_JWKS },
+    );
+    try {
+      const [first, second] = [await issuer.sign({ client: 'one' }), await issuer.sign({ client: 'two' })];
+      const opened = await post(gw.url, INITIALIZE, { authorization: `Bearer ${first}` });
+      expect(opened.status).toBe(200);
+      const sid = opened.headers.get('mcp-session-id')!;
+      const list = { jsonrpc: '2.0', id: 2, method: 'tools/list' };
+      const withSession = (token: string) => ({ authorization: `Bearer ${token}`, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
+      const before = up.received.length;
+      expect((await post(gw.url, list, withSession(second))).status).toBe(404);
+      expect(up.received.length).toBe(before);
+      expect((await post(gw.url, list, withSession(first))).status).toBe(200);
+    } finally {
+      await gw.stop();
+      await issuer.close();
+    }
+  });
+
   it('external authorization: consulted first, fails closed when unreachable', async () => {
     const { createServer } = await import('node:http');
     const seen: any[] = [];

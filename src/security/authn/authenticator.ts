@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { HttpError } from '../../http/errors.ts';
 import type { AuthenticationIR, OAuthIR } from '../../ir/types.ts';
-import type { Identity } from '../identity.ts';
+import type { AuthMethod, Identity } from '../identity.ts';
 import type { MaybePromise } from '../../util/maybe-promise.ts';
 import { matchApiKey } from './api-keys.ts';
 import { AuthError } from './errors.ts';
@@ -64,8 +64,9 @@ export class Authenticator {
 
   /** The identity from a verified bearer token (if any) and the request's other credentials. */
   private identify(req: IncomingMessage, address: string, bearer: { token: string; verified: VerifiedJwt } | undefined): Identity {
-    const methods: Array<'jwt' | 'apiKey' | 'mtls'> = bearer ? ['jwt'] : [];
+    const methods: AuthMethod[] = bearer ? ['jwt'] : [];
     let subject = bearer?.verified.subject;
+    let subjectFrom: AuthMethod | undefined = subject === undefined ? undefined : 'jwt';
     let apiKey: Identity['apiKey'];
     let spiffe: string | undefined;
     const keys = this.ir.apiKeys;
@@ -76,14 +77,14 @@ export class Authenticator {
       methods.push('apiKey');
       // The key has done its job: no later stage (policies, external authorizer) sees it.
       delete req.headers[keys.header];
-      subject ??= entry.name;
+      if (subject === undefined) [subject, subjectFrom] = [entry.name, 'apiKey'];
       apiKey = { name: entry.name, attributes: entry.attributes };
     }
     if (this.ir.mtls) {
       spiffe = 'encrypted' in req.socket ? spiffeIdOf(req.socket as TLSSocket) : undefined;
       if (spiffe) {
         methods.push('mtls');
-        subject ??= spiffe;
+        if (subject === undefined) [subject, subjectFrom] = [spiffe, 'mtls'];
       } else if (this.ir.mtls.required) {
         // No credential at all: a bare challenge (RFC 6750 §3.1), like a missing token.
         throw this.refuse(undefined);
@@ -98,6 +99,7 @@ export class Authenticator {
     return {
       methods,
       subject,
+      subjectFrom,
       issuer: bearer?.verified.issuer,
       claims: bearer?.verified.claims ?? {},
       scopes,

@@ -47,7 +47,7 @@ interface Call {
 
 function identity(spiffe: string | undefined): Identity {
   const base = anonymous('127.0.0.1');
-  return spiffe === undefined ? base : { ...base, methods: ['mtls'], subject: spiffe, spiffe };
+  return spiffe === undefined ? base : { ...base, methods: ['mtls'], subject: spiffe, subjectFrom: 'mtls', spiffe };
 }
 
 function request(method: string, call: Call = {}): AuthzRequest {

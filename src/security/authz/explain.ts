@@ -49,6 +49,7 @@ function toRequest(route: RouteIR, input: ExplainInput): AuthzRequest {
     ...anonymous(i.address ?? '127.0.0.1'),
     methods: [...(i.claims || i.subject ? (['jwt'] as const) : []), ...(i.apiKey ? (['apiKey'] as const) : []), ...(i.spiffe ? (['mtls'] as const) : [])],
     subject: i.subject ?? i.apiKey?.name ?? i.spiffe,
+    subjectFrom: i.subject !== undefined ? 'jwt' : i.apiKey ? 'apiKey' : i.spiffe !== undefined ? 'mtls' : undefined,
     issuer: i.issuer,
     claims: { ...(i.subject ? { sub: i.subject } : {}), ...i.claims },
     scopes: i.scopes ?? [],

@@ -38,7 +38,7 @@ export function visibleHeaders(headers: IncomingHttpHeaders): Record<string, str
 export function celActivation(request: AuthzRequest, variables: ReadonlySet<string>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const { identity, mcp, http } = request;
-  if (variables.has('source')) out.source = { address: identity.address, identity: identity.subject ?? '', spiffe: identity.spiffe ?? '' };
+  if (variables.has('source')) out.source = { address: identity.address, identity: identity.subject ?? '', method: identity.subjectFrom ?? '', spiffe: identity.spiffe ?? '' };
   if (variables.has('jwt')) out.jwt = identity.claims;
   if (variables.has('apiKey')) out.apiKey = identity.apiKey ? { name: identity.apiKey.name, ...identity.apiKey.attributes } : {};
   if (variables.has('request')) out.request = { method: http.method, path: http.path, host: http.host, headers: visibleHeaders(http.headers) };
