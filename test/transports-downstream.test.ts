@@ -4,6 +4,7 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { startFixtureServer, type Fixture } from './fixtures/fixture-server.ts';
 import { INITIALIZE, post, startGateway, waitFor } from './helpers.ts';
 import { readEvents, type Event } from './support/sse.ts';
+import { MAX_LEGACY_SESSIONS_PER_CALLER } from '../src/mcp/legacy-endpoint.ts';
 
 describe('downstream transports beside streamable HTTP', () => {
   let upstream: Fixture;
@@ -55,6 +56,33 @@ describe('downstream transports beside streamable HTTP', () => {
       // The stream is gone (the reader dropped it): so is the upstream session.
       await waitFor(() => upstream.sessions() === 0, 5_000, "the upstream session to end with the client's stream");
     } finally {
+      await gw.stop();
+    }
+  });
+
+  it(`one caller holds at most ${MAX_LEGACY_SESSIONS_PER_CALLER} legacy streams; others still get theirs, and a closed one frees its place`, async () => {
+    const gw = await startGateway([{ name: 'up', transport: 'streamable-http', url: upstream.url }], {
+      legacySse: true,
+      authentication: { mode: 'optional', apiKeys: { keys: [{ name: 'other', key: 'k-0123456789abcdef-other' }] } },
+    });
+    const streams: AbortController[] = [];
+    const open = async (headers: Record<string, string> = {}): Promise<number> => {
+      const abort = new AbortController();
+      const res = await fetch(`${gw.url}/sse`, { headers: { accept: 'text/event-stream', ...headers }, signal: abort.signal });
+      if (res.status === 200) streams.push(abort);
+      else await res.text();
+      return res.status;
+    };
+    try {
+      for (let i = 0; i < MAX_LEGACY_SESSIONS_PER_CALLER; i++) expect(await open()).toBe(200);
+      const refused = await fetch(`${gw.url}/sse`, { headers: { accept: 'text/event-stream' } });
+      expect(refused.status).toBe(429);
+      expect(await refused.text()).toContain('too many open SSE sessions for this caller');
+      expect(await open({ 'x-api-key': 'k-0123456789abcdef-other' })).toBe(200);
+      streams.shift()!.abort();
+      await waitFor(async () => (await open()) === 200, 5_000, 'a closed stream to free its place');
+    } finally {
+      for (const s of streams) s.abort();
       await gw.stop();
     }
   });

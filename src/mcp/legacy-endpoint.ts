@@ -29,6 +29,8 @@ interface LegacySession {
 
 /** Open legacy connections a gateway accepts at most: each holds a stream and upstream sessions. */
 const MAX_LEGACY_SESSIONS = 1_000;
+/** Open legacy connections one caller may hold, so that no caller takes all of them. */
+export const MAX_LEGACY_SESSIONS_PER_CALLER = 100;
 
 /**
  * The legacy HTTP+SSE transport (MCP 2024-11-05) for old clients, on the same federation:
@@ -40,6 +42,8 @@ export class LegacySseEndpoint {
   private readonly dispatcher: SessionDispatcher;
   private readonly connector: UpstreamConnector;
   private readonly sessions = new Map<string, LegacySession>();
+  /** Open sessions by holder (see holderOf). */
+  private readonly held = new Map<string, number>();
 
   constructor(dispatcher: SessionDispatcher, connector: UpstreamConnector) {
     this.dispatcher = dispatcher;
@@ -53,15 +57,29 @@ export class LegacySseEndpoint {
   async open(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<void> {
     if (req.method !== 'GET') throw new HttpError(405, 'the SSE endpoint takes GET', { allow: 'GET' });
     if (this.sessions.size >= MAX_LEGACY_SESSIONS) throw new HttpError(503, 'too many open SSE sessions');
+    const holder = holderOf(caller);
+    const holding = this.held.get(holder) ?? 0;
+    if (holding >= MAX_LEGACY_SESSIONS_PER_CALLER) throw new HttpError(429, `too many open SSE sessions for this caller (at most ${MAX_LEGACY_SESSIONS_PER_CALLER})`);
     const id = randomBytes(16).toString('base64url');
     const session: LegacySession = { route, caller, sse: new SseWriter(res, {}, KEEP_ALIVE_MS, config.streamIdleTimeoutMs), closed: new AbortController(), state: undefined, initializing: false };
+    this.held.set(holder, holding + 1);
     this.sessions.set(id, session);
-    void session.sse.closed.then(() => session.closed.abort());
-    res.write(`event: endpoint\ndata: ${route.ir.path}/message?sessionId=${id}\n\n`);
-    await new Promise<void>((resolve) => session.closed.signal.addEventListener('abort', () => resolve(), { once: true }));
-    this.sessions.delete(id);
-    session.sse.end();
+    try {
+      void session.sse.closed.then(() => session.closed.abort());
+      res.write(`event: endpoint\ndata: ${route.ir.path}/message?sessionId=${id}\n\n`);
+      await new Promise<void>((resolve) => session.closed.signal.addEventListener('abort', () => resolve(), { once: true }));
+    } finally {
+      this.sessions.delete(id);
+      this.release(holder);
+      session.sse.end();
+    }
     if (session.state) await this.dispatcher.end(await this.dispatcher.context(route, session.state, caller, config.ttlMs), config.ttlMs);
+  }
+
+  private release(holder: string): void {
+    const left = this.held.get(holder)! - 1;
+    if (left === 0) this.held.delete(holder);
+    else this.held.set(holder, left);
   }
 
   async message(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<void> {
@@ -113,4 +131,10 @@ export class LegacySseEndpoint {
     if (!('id' in message)) return this.dispatcher.notify(ctx, message);
     await this.dispatcher.request(ctx, message, { event: send, response: send, end() {} });
   }
+}
+
+/** Who holds a legacy session, for the per-caller cap: the principal, or for anonymous callers their address. */
+function holderOf(caller: Caller): string {
+  const principal = principalKey(caller.identity);
+  return principal === 'anonymous' ? `address ${caller.identity.address}` : principal;
 }
