@@ -65,11 +65,12 @@ describe('downstream transports beside streamable HTTP', () => {
       legacySse: true,
       authentication: { mode: 'optional', apiKeys: { keys: [{ name: 'other', key: 'k-0123456789abcdef-other' }] } },
     });
-    const streams: AbortController[] = [];
+    // Responses are kept: undici cancels the body of one that is garbage-collected unread.
+    const streams: Array<{ abort: AbortController; res: Response }> = [];
     const open = async (headers: Record<string, string> = {}): Promise<number> => {
       const abort = new AbortController();
       const res = await fetch(`${gw.url}/sse`, { headers: { accept: 'text/event-stream', ...headers }, signal: abort.signal });
-      if (res.status === 200) streams.push(abort);
+      if (res.status === 200) streams.push({ abort, res });
       else await res.text();
       return res.status;
     };
@@ -79,10 +80,10 @@ describe('downstream transports beside streamable HTTP', () => {
       expect(refused.status).toBe(429);
       expect(await refused.text()).toContain('too many open SSE sessions for this caller');
       expect(await open({ 'x-api-key': 'k-0123456789abcdef-other' })).toBe(200);
-      streams.shift()!.abort();
+      streams.shift()!.abort.abort();
       await waitFor(async () => (await open()) === 200, 5_000, 'a closed stream to free its place');
     } finally {
-      for (const s of streams) s.abort();
+      for (const s of streams) s.abort.abort();
       await gw.stop();
     }
   });
