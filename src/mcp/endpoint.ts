@@ -8,7 +8,7 @@ import type { JsonRpcMessage, JsonRpcRequest } from '../jsonrpc/message.ts';
 import { parseMessage } from '../jsonrpc/parse.ts';
 import type { Caller } from '../security/caller.ts';
 import { principalKey } from '../security/identity.ts';
-import { parseEventId, type EventStore } from '../state/event-store.ts';
+import { parseEventId, type EventStore, type Replay, type StoredEvent } from '../state/event-store.ts';
 import type { SessionStore } from '../state/session-store.ts';
 import type { SessionDispatcher } from './dispatcher.ts';
 import { toErrorResponse, type ReplyOutput } from './relay.ts';
@@ -167,8 +167,8 @@ export class McpEndpoint {
   /**
    * The session's server stream: every upstream's GET stream, merged, its events kept for
    * resumption. With Last-Event-ID it first replays what the client missed on that stream:
-   * a POST's stream is replayed to its end (the response) and then closed; a server stream
-   * is replayed and then followed by live events.
+   * a POST's stream is replayed to its end (the response) and then closed; a server stream's
+   * missed events come first, then live ones.
    */
   private async get(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<void> {
     if (!(req.headers.accept ?? '').includes('text/event-stream')) throw new HttpError(406, 'Accept must include text/event-stream');
@@ -182,21 +182,37 @@ export class McpEndpoint {
     const lastEventId = req.headers['last-event-id'];
     const replay = typeof lastEventId === 'string' ? await this.deps.events.resume(ctx.sid, lastEventId, controller.signal) : undefined;
     const sse = new SseWriter(res, {}, KEEP_ALIVE_MS, config.streamIdleTimeoutMs);
-    if (replay) {
+    if (replay && parseEventId(lastEventId as string)!.stream.startsWith('p')) {
       for await (const e of replay) if (sse.open) sse.message(e.data, e.id);
-      if (parseEventId(lastEventId as string)!.stream.startsWith('p')) {
-        sse.end();
-        return;
-      }
+      sse.end();
+      return;
     }
     const stream = newStreamId('g');
-    await this.deps.dispatcher.listen(ctx, controller.signal, async (data) => {
-      if (sse.open) sse.message(data, await this.deps.events.append(ctx.sid, stream, data));
-    });
+    const relay = async (data: string): Promise<void> => {
+      const eventId = await this.deps.events.append(ctx.sid, stream, data);
+      if (sse.open) sse.message(data, eventId);
+    };
+    const followed = replay ? this.followOn(await relayMissed(replay, relay), relay) : undefined;
+    await this.deps.dispatcher.listen(ctx, controller.signal, relay);
     // Every upstream stream ended: keep the downstream one open (keep-alives) until the client leaves or it idles out.
     if (!controller.signal.aborted) await Promise.race([sse.closed, new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }))]);
     sse.end();
+    controller.abort();
+    await followed;
     await this.deps.events.finish(ctx.sid, stream).catch(() => {});
+  }
+
+  /**
+   * What a resumed server stream's old stream still gets after the missed events (its replica
+   * may not have seen its client go yet) follows beside this stream's own listening: a stream
+   * whose replica died never finishes, so it is not waited for.
+   */
+  private async followOn(rest: AsyncIterator<StoredEvent>, relay: (data: string) => Promise<void>): Promise<void> {
+    try {
+      for (let next = await rest.next(); !next.done; next = await rest.next()) await relay(next.value.data);
+    } catch (err) {
+      this.deps.dispatcher.logger.debug({ err }, 'stopped following a resumed stream');
+    }
   }
 
   private async delete(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller): Promise<void> {
@@ -278,6 +294,20 @@ class PostReply implements ReplyOutput {
 }
 
 function ignore(): void {}
+
+/**
+ * A resumed server stream's missed events, relayed under the new stream's ids so that the
+ * client's next Last-Event-ID names one stream; the rest of the replay is left to follow.
+ */
+async function relayMissed(replay: Replay, relay: (data: string) => Promise<void>): Promise<AsyncIterator<StoredEvent>> {
+  const events = replay[Symbol.asyncIterator]();
+  for (let i = 0; i < replay.backlog; i++) {
+    const next = await events.next();
+    if (next.done) break;
+    await relay(next.value.data);
+  }
+  return events;
+}
 
 /** A stream id, unique within its session: "p…" for a POST's stream, "g…" for a server stream. */
 function newStreamId(kind: 'p' | 'g'): string {

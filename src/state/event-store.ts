@@ -9,6 +9,11 @@ export interface StoredEvent {
   readonly data: string;
 }
 
+/** A stream's events after a given one: those already stored come first (`backlog` of them), then those still to come. */
+export interface Replay extends AsyncIterable<StoredEvent> {
+  readonly backlog: number;
+}
+
 export interface EventStore {
   /** Appends an event to a session's stream; returns its SSE id. */
   append(sid: string, stream: string, data: string): Promise<string>;
@@ -19,7 +24,7 @@ export interface EventStore {
    * to come, until the stream finishes or the signal aborts. Undefined when the id names no
    * stream this store knows for the session (expired, evicted, or never ours).
    */
-  resume(sid: string, lastEventId: string, signal: AbortSignal): Promise<AsyncIterable<StoredEvent> | undefined>;
+  resume(sid: string, lastEventId: string, signal: AbortSignal): Promise<Replay | undefined>;
   close(): Promise<void>;
 }
 

@@ -1,5 +1,5 @@
 import { AsyncQueue } from '../util/async-queue.ts';
-import { parseEventId, type EventStore, type EventStoreLimits, type StoredEvent } from './event-store.ts';
+import { parseEventId, type EventStore, type EventStoreLimits, type Replay, type StoredEvent } from './event-store.ts';
 
 interface Stream {
   readonly key: string;
@@ -68,20 +68,25 @@ export class MemoryEventStore implements EventStore {
     s.tails.clear();
   }
 
-  async resume(sid: string, lastEventId: string, signal: AbortSignal): Promise<AsyncIterable<StoredEvent> | undefined> {
+  async resume(sid: string, lastEventId: string, signal: AbortSignal): Promise<Replay | undefined> {
     const parsed = parseEventId(lastEventId);
     if (!parsed || !/^\d+$/.test(parsed.seq)) return undefined;
     const s = this.stream(sid, parsed.stream, false);
     if (!s) return undefined;
     const after = Number(parsed.seq);
     const queue: AsyncQueue<StoredEvent> = new AsyncQueue<StoredEvent>(this.limits.maxEventsPerStream * 2, () => s.tails.delete(queue));
-    for (const e of s.events) if (Number(e.id.slice(e.id.lastIndexOf('.') + 1)) > after) queue.push(e);
+    let backlog = 0;
+    for (const e of s.events) {
+      if (Number(e.id.slice(e.id.lastIndexOf('.') + 1)) <= after) continue;
+      queue.push(e);
+      backlog++;
+    }
     if (s.finished) queue.end();
     else {
       s.tails.add(queue);
       signal.addEventListener('abort', () => void queue.return(), { once: true });
     }
-    return queue;
+    return Object.assign(queue, { backlog });
   }
 
   async close(): Promise<void> {

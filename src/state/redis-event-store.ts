@@ -1,4 +1,4 @@
-import { parseEventId, type EventStore, type EventStoreLimits, type StoredEvent } from './event-store.ts';
+import { parseEventId, type EventStore, type EventStoreLimits, type Replay, type StoredEvent } from './event-store.ts';
 import { DEFAULT_COMMAND_TIMEOUT_MS, execReplies, quitRedis, redisKey, ttlArg, type Redis } from './redis.ts';
 
 export interface RedisEventStoreOptions {
@@ -65,7 +65,7 @@ export class RedisEventStore implements EventStore {
     await this.redis.xadd(key(sid, stream), 'NOMKSTREAM', 'MAXLEN', '=', this.bound() + 1, '*', END, '1');
   }
 
-  async resume(sid: string, lastEventId: string, signal: AbortSignal): Promise<AsyncIterable<StoredEvent> | undefined> {
+  async resume(sid: string, lastEventId: string, signal: AbortSignal): Promise<Replay | undefined> {
     const parsed = parseEventId(lastEventId);
     if (!parsed || !isEntryId(parsed.seq)) return undefined;
     const k = key(sid, parsed.stream);
@@ -73,7 +73,7 @@ export class RedisEventStore implements EventStore {
     if (exists !== 1) return undefined;
     const backlog = entries as Entry[];
     const finished = backlog.some(([, fields]) => isEnd(fields));
-    return this.replay(k, parsed.stream, parsed.seq, backlog, finished, signal);
+    return Object.assign(this.replay(k, parsed.stream, parsed.seq, backlog, finished, signal), { backlog: backlog.filter(([, fields]) => !isEnd(fields)).length });
   }
 
   async close(): Promise<void> {
