@@ -40,23 +40,27 @@ limits: { shutdownGrace: 1s }
     await redis?.stop();
   });
 
-  it('a stream dropped on one replica is resumed with Last-Event-ID on another', async () => {
+  type Replica = Awaited<ReturnType<typeof startCli>>;
+  async function withTwoReplicas(test: (one: Replica, two: Replica) => Promise<void>): Promise<void> {
     const one = await startCli(['run', '--config', config]);
     const two = await startCli(['run', '--config', config]);
     try {
-      const sid = await rawSession(one.url);
-      const { before, after } = await dropAndResume(one.url, two.url, sid, 8, 2);
-      checkResumed(before, after, 8);
+      await test(one, two);
     } finally {
       await stopChild(one.child);
       await stopChild(two.child);
     }
-  });
+  }
 
-  it('a server stream resumed on another replica after its own died gets what it missed, then live messages', async () => {
-    const one = await startCli(['run', '--config', config]);
-    const two = await startCli(['run', '--config', config]);
-    try {
+  it('a stream dropped on one replica is resumed with Last-Event-ID on another', () =>
+    withTwoReplicas(async (one, two) => {
+      const sid = await rawSession(one.url);
+      const { before, after } = await dropAndResume(one.url, two.url, sid, 8, 2);
+      checkResumed(before, after, 8);
+    }));
+
+  it('a server stream resumed on another replica after its own died gets what it missed, then live messages', () =>
+    withTwoReplicas(async (one, two) => {
       const sid = await rawSession(one.url);
       const h = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
       const askRoots = (url: string, id: number) => post(url, { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'slow__roots', arguments: {} } }, h).catch(() => undefined);
@@ -86,26 +90,16 @@ limits: { shutdownGrace: 1s }
       void askRoots(two.url, 3);
       await reading;
       expect(JSON.parse(events[1]!.data).method).toBe('roots/list');
-    } finally {
-      await stopChild(one.child);
-      await stopChild(two.child);
-    }
-  });
+    }));
 
-  it('a session ended on one replica is gone on the other', async () => {
-    const one = await startCli(['run', '--config', config]);
-    const two = await startCli(['run', '--config', config]);
-    try {
+  it('a session ended on one replica is gone on the other', () =>
+    withTwoReplicas(async (one, two) => {
       const sid = await rawSession(one.url);
       const h = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
       expect((await post(two.url, { jsonrpc: '2.0', id: 1, method: 'ping' }, h)).status).toBe(200);
       expect((await fetch(one.url, { method: 'DELETE', headers: h })).status).toBe(200);
       expect((await post(two.url, { jsonrpc: '2.0', id: 2, method: 'ping' }, h)).status).toBe(404);
-    } finally {
-      await stopChild(one.child);
-      await stopChild(two.child);
-    }
-  });
+    }));
 
   it('refuses to start with Redis but no session key', async () => {
     const bad = config.replace('gateway.yaml', 'nokey.yaml');
