@@ -110,6 +110,21 @@ describe('server-to-client traffic across a federation', () => {
     expect(left.cancelled.length).toBe(leftBefore);
   });
 
+  it("the client's server stream outlives an upstream restart: once a call recovered the session, it is opened again on the new one", async () => {
+    const { client } = await connectListening({ roots: { listChanged: true } });
+    client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: 'file:///work', name: 'work' }] }));
+    const roots = async () => ((await client.callTool({ name: 'left__roots', arguments: {} })).content as any)[0].text;
+    expect(await roots()).toBe('left sees file:///work');
+    const opened = left.streamsOpened;
+    await left.restart();
+    // A safe call opens a new upstream session in place of the one the restart forgot.
+    expect(((await client.callTool({ name: 'left__peek', arguments: {} })).content as any)[0].text).toBe('left peeked');
+    await waitFor(() => left.streamsOpened > opened, 10_000, 'the server stream to be opened again on the new upstream session');
+    // The upstream's requests outside a call's own stream reach the client again.
+    expect(await roots()).toBe('left sees file:///work');
+    await client.close();
+  });
+
   it('an upstream restarted mid-session: safe calls recover, unsafe ones report the expiry and do not run', async () => {
     const { client } = await connectClient(gw.url);
     expect(((await client.callTool({ name: 'left__peek', arguments: {} })).content as any)[0].text).toBe('left peeked');

@@ -7,12 +7,12 @@ import { principalKey } from '../security/identity.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { METHODS, ROUTED_METHODS, type Reply, type RequestScope } from './methods.ts';
 import type { RouteRuntime } from './route-runtime.ts';
-import { downstreamForm, ReplyRelay, toErrorResponse, type ReplyOutput } from './relay.ts';
+import { ReplyRelay, toErrorResponse, type ReplyOutput } from './relay.ts';
 import { fromDownstreamId } from './server-request-ids.ts';
+import { followServerStream } from './server-stream.ts';
 import { SessionContext } from './session-context.ts';
 import { newSessionSid, type SessionState } from './session-token.ts';
 import type { UpstreamConnector } from './upstream/connector.ts';
-import { OrderedWrites } from './upstream/replies.ts';
 import type { Inbound } from './upstream/types.ts';
 
 export interface DispatcherDeps {
@@ -159,38 +159,15 @@ export class SessionDispatcher {
     await sendQuietly(ctx, origin.backend, { ...message, id: origin.id });
   }
 
-  /** Every upstream's server stream, merged; resolves when all of them have ended. */
+  /** Every upstream's server stream, merged; resolves when all of them have stopped (see followServerStream). */
   async listen(ctx: SessionContext, signal: AbortSignal, emit: (data: string) => MaybePromise<void>): Promise<void> {
     const backends = [...ctx.route.backendNames].filter((b) => ctx.ref(b));
-    await Promise.allSettled(backends.map((backend) => listenTo(ctx, backend, signal, emit)));
+    await Promise.allSettled(backends.map((backend) => followServerStream(ctx, backend, signal, emit)));
   }
 
   async end(ctx: SessionContext, ttlMs: number): Promise<void> {
     await this.deps.store.markEnded(ctx.sid, ttlMs);
     await this.deps.connector.endAll(ctx.sid, await ctx.allUpstreams());
-  }
-}
-
-/** One upstream's server stream, its messages emitted in order; a failure is logged, never thrown. */
-async function listenTo(ctx: SessionContext, backend: string, signal: AbortSignal, emit: (data: string) => MaybePromise<void>): Promise<void> {
-  try {
-    const session = await ctx.upstream(backend);
-    await new Promise<void>((resolve, reject) => {
-      const writes = new OrderedWrites(reject);
-      writes.control = session.listen(
-        {
-          message(inbound) {
-            const out = downstreamForm(ctx, backend, inbound);
-            if (out !== undefined) writes.run(() => emit(out));
-          },
-          end: () => writes.run(resolve),
-          fail: (err) => writes.run(() => reject(err)),
-        },
-        signal,
-      );
-    });
-  } catch (err) {
-    if (!signal.aborted) ctx.logger.warn({ backend, err: (err as Error).message }, 'upstream server stream failed');
   }
 }
 

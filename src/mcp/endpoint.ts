@@ -194,7 +194,7 @@ export class McpEndpoint {
     };
     const followed = replay ? this.followOn(await relayMissed(replay, relay), relay) : undefined;
     await this.deps.dispatcher.listen(ctx, controller.signal, relay);
-    // Every upstream stream ended: keep the downstream one open (keep-alives) until the client leaves or it idles out.
+    // No upstream offers a server stream (or the session ended): keep the downstream one open (keep-alives) until the client leaves or it idles out.
     if (!controller.signal.aborted) await Promise.race([sse.closed, new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }))]);
     sse.end();
     controller.abort();

@@ -27,7 +27,7 @@ export class SessionContext {
   readonly logger: Logger;
   private readonly connector: UpstreamConnector;
   private readonly store: SessionStore;
-  private readonly overrides: Record<string, UpstreamSessionRef> | undefined;
+  private overrides: Record<string, UpstreamSessionRef> | undefined;
   private readonly resumed = new Map<string, MaybePromise<UpstreamSession>>();
   private readonly ttlMs: number;
   /** A stateless request's context: its upstream sessions are opened for it and ended after it. */
@@ -106,6 +106,20 @@ export class SessionContext {
       this.resumed.set(backend, session);
     }
     return session;
+  }
+
+  /**
+   * The backend's upstream session looked up again, for a long-lived stream whose session
+   * expired: the one a request opened in its place meanwhile (on any replica) is in the store.
+   * Undefined once the downstream session ended.
+   */
+  async refresh(backend: string): Promise<UpstreamSession | undefined> {
+    const stored = await this.store.lookup(this.sid);
+    if (stored?.ended) return undefined;
+    const ref = stored?.upstreams?.[backend];
+    if (ref) this.overrides = { ...this.overrides, [backend]: ref };
+    this.resumed.delete(backend);
+    return this.upstream(backend);
   }
 
   /** Every upstream session this downstream session has (for an ephemeral one: that it opened), for ending them all. */

@@ -46,6 +46,9 @@ function startServer(): Promise<Server> {
       case '/gone':
         res.writeHead(404).end('no such session');
         return;
+      case '/no-stream':
+        res.writeHead(405, { allow: 'POST, DELETE' }).end();
+        return;
       case '/broken':
         res.writeHead(500, { 'content-type': 'text/plain' }).end('database on fire');
         return;
@@ -206,6 +209,9 @@ describe('an upstream HTTP reply', () => {
     await expect(readAll('/gone')).rejects.toMatchObject({ kind: 'unavailable' });
     await expect(readAll('/html')).rejects.toThrow('backend "b" broke the protocol: unexpected content-type "text/html"');
     await expect(readAll('/big-json')).rejects.toThrow('response body larger than 4096 bytes');
+    // 405 to a server stream's GET: the upstream offers none, which is not worth asking again.
+    await expect(readAll('/no-stream', { kind: 'listen' })).rejects.toMatchObject({ kind: 'unsupported' });
+    await expect(readAll('/no-stream')).rejects.toMatchObject({ kind: 'unavailable' });
   });
 
   it('times out without headers, and when the body stalls, after the messages that came', async () => {

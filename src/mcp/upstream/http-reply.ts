@@ -20,8 +20,8 @@ const FAILURE_TEXT_BYTES = 4096;
  * - `request`: a POST of a request, answered with its messages (202: none);
  * - `message`: a POST of a notification or a response (or a DELETE of the session),
  *   acknowledged by 202 or any other 2xx, whatever its body: nothing in it is read;
- * - `listen`: the GET of the session's server stream (405: the upstream offers none), which may
- *   idle as long as it likes once it is open.
+ * - `listen`: the GET of the session's server stream, which may idle as long as it likes once
+ *   it is open (405, the upstream offers none, fails as `unsupported`).
  */
 export type ExchangeKind = 'request' | 'message' | 'listen';
 
@@ -260,7 +260,7 @@ export class HttpReply implements ReplyControl, ResponseHandler {
       case 'message':
         return status >= 200 && status < 300;
       case 'listen':
-        return status === 405;
+        return false;
     }
   }
 
@@ -296,6 +296,7 @@ export class HttpReply implements ReplyControl, ResponseHandler {
   }
 
   private statusFailure(): UpstreamError {
+    if (this.status === 405 && this.options.kind === 'listen') return this.error('unsupported', 'HTTP 405: no server stream');
     if ((this.status === 404 || this.status === 400) && this.options.inSession) return this.error('expired', `HTTP ${this.status} for session`);
     const text = this.text().slice(0, 300);
     return this.error('unavailable', `HTTP ${this.status}${text ? `: ${text}` : ''}`);

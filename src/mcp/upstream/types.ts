@@ -51,7 +51,8 @@ export interface UpstreamSession {
   end(): Promise<void>;
 }
 
-export type UpstreamFailure = 'unavailable' | 'expired' | 'timeout' | 'protocol';
+/** `unsupported`: the upstream does not offer what was asked (a server stream, refused with 405). */
+export type UpstreamFailure = 'unavailable' | 'expired' | 'timeout' | 'protocol' | 'unsupported';
 
 /** Something went wrong talking to one upstream; always names the backend. */
 export class UpstreamError extends Error {
@@ -76,5 +77,7 @@ function describe(kind: UpstreamFailure): string {
       return 'timed out';
     case 'protocol':
       return 'broke the protocol';
+    case 'unsupported':
+      return 'does not offer it';
   }
 }
