@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { NODE, STDIO_FIXTURE } from '../../../test/helpers.ts';
 import { loadConfigObject } from '../../config/load.ts';
-import type { RemoteBackendIR } from '../../ir/types.ts';
+import type { BackendIR, RemoteBackendIR } from '../../ir/types.ts';
 import { silentLogger } from '../../telemetry/logger.ts';
 import { ChannelRegistry } from './channel-registry.ts';
 import { UpstreamConnector } from './connector.ts';
@@ -34,5 +35,24 @@ describe('UpstreamConnector.resume for streamable HTTP', () => {
     const a = connector.resume(backend, 'sid', ref, client, { authorization: 'Bearer a' });
     expect(connector.resume(backend, 'sid', ref, client, { authorization: 'Bearer b' })).not.toBe(a);
     expect(connector.resume(backend, 'sid', ref, client)).not.toBe(a);
+  });
+});
+
+describe('UpstreamConnector.open for a session-scoped stdio backend', () => {
+  it('opens one process when a session opens it twice at once (a recovering request and its server stream)', async () => {
+    const registry = new ChannelRegistry(10);
+    const connector = new UpstreamConnector(new HttpPools(), registry, 1 << 20, silentLogger);
+    const ir = loadConfigObject(
+      { backends: [{ name: 'echo', transport: 'stdio', command: NODE, args: [STDIO_FIXTURE] }], listeners: [{ name: 'l', port: 0, routes: [{ name: 'r', path: '/mcp', backends: ['echo'] }] }] },
+      'test.yaml',
+    );
+    const backend = ir.backends.get('echo') as BackendIR;
+    try {
+      const [a, b] = await Promise.all([connector.open(backend, 'sid', client), connector.open(backend, 'sid', client)]);
+      expect(a.session).toBe(b.session);
+      expect(registry.size).toBe(1);
+    } finally {
+      await registry.closeAll();
+    }
   });
 });

@@ -45,6 +45,8 @@ export class UpstreamConnector {
    * their own). Bounded: past MAX_SHARED_VIEWS the oldest is forgotten.
    */
   private readonly sharedViews = new Map<string, SharedSessionView>();
+  /** Session-scoped channels being opened, by session and backend. */
+  private readonly channelsOpening = new Map<string, Promise<OpenedUpstream>>();
   /**
    * Streamable-HTTP sessions by the token's reference they were rebuilt from: opened tokens
    * are remembered (session-token.ts), so each call of a session finds its upstream
@@ -76,6 +78,17 @@ export class UpstreamConnector {
       const result = session.initializeResult;
       return { session, ref: { id: null, protocolVersion: String(result.protocolVersion), features: featuresOf(result) }, result };
     }
+    // A session's request recovering and its server stream following may both open it again at once: one process, not two.
+    const key = viewKey(sid, backend.name);
+    let opening = this.channelsOpening.get(key);
+    if (!opening) {
+      opening = this.openChannel(backend, sid, request, client, callerHeaders).finally(() => this.channelsOpening.delete(key));
+      this.channelsOpening.set(key, opening);
+    }
+    return opening;
+  }
+
+  private async openChannel(backend: Exclude<BackendIR, { transport: 'streamable-http' }>, sid: string, request: JsonRpcRequest, client: ClientInit, callerHeaders?: Record<string, string>): Promise<OpenedUpstream> {
     const session = new ChannelSession(backend.name, await this.connectChannel(backend, callerHeaders), backend.timeoutMs, this.logger);
     try {
       const result = await session.initialize(request);
