@@ -52,11 +52,14 @@ function isValidId(id: unknown, isRequest: boolean): boolean {
 
 /** Parses one JSON text into a JSON-RPC message; -32700 for bad JSON, -32600 for a bad envelope. */
 export function parseMessage(text: string): JsonRpcMessage {
-  let value: unknown;
+  return toMessage(parseJson(text));
+}
+
+/** Parses a JSON text; -32700 when it is not one. */
+export function parseJson(text: string): unknown {
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     throw new JsonRpcError(ErrorCode.ParseError, `Parse error: ${(err as Error).message}`);
   }
-  return toMessage(value);
 }

@@ -3,9 +3,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody } from '../http/body.ts';
 import { HttpError } from '../http/errors.ts';
 import { SseWriter } from '../http/sse.ts';
-import { JsonRpcError } from '../jsonrpc/errors.ts';
-import type { JsonRpcMessage, JsonRpcRequest } from '../jsonrpc/message.ts';
-import { parseMessage } from '../jsonrpc/parse.ts';
+import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
+import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest } from '../jsonrpc/message.ts';
+import { parseJson, toMessage } from '../jsonrpc/parse.ts';
 import type { Caller } from '../security/caller.ts';
 import { principalKey } from '../security/identity.ts';
 import { parseEventId, type EventStore, type Replay, type StoredEvent } from '../state/event-store.ts';
@@ -13,7 +13,7 @@ import type { SessionStore } from '../state/session-store.ts';
 import type { SessionDispatcher } from './dispatcher.ts';
 import { toErrorResponse, type ReplyOutput } from './relay.ts';
 import { initializeSession } from './initialize.ts';
-import { isSupportedVersion, LATEST_PROTOCOL_VERSION } from './protocol.ts';
+import { BATCHING_VERSIONS, isSupportedVersion, LATEST_PROTOCOL_VERSION } from './protocol.ts';
 import type { RouteRuntime } from './route-runtime.ts';
 import type { SessionContext } from './session-context.ts';
 import { sealSession, type OpenedSessions } from './session-token.ts';
@@ -92,7 +92,9 @@ export class McpEndpoint {
   private received(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller, text: string, acceptsSse: boolean): MaybePromise<void> {
     let message: JsonRpcMessage;
     try {
-      message = parseMessage(text);
+      const value = parseJson(text);
+      if (Array.isArray(value)) return this.batch(req, res, route, config, caller, value, acceptsSse);
+      message = toMessage(value);
     } catch (err) {
       return sendJson(res, 400, (err as JsonRpcError).toResponse(null));
     }
@@ -118,6 +120,44 @@ export class McpEndpoint {
     if (!('method' in message)) return dispatcher.answerUpstream(ctx, message).then(() => accepted(res));
     if (!('id' in message)) return dispatcher.notify(ctx, message).then(() => accepted(res), (err: unknown) => refuseNotification(res, err));
     return dispatcher.request(ctx, message, new PostReply(res, ctx.sid, this.deps.events, acceptsSse));
+  }
+
+  /**
+   * A JSON-RPC batch, which protocol 2025-03-26 alone allows: each message is handled as if
+   * it came alone, and the requests' replies share one stream (or, for a client that takes
+   * JSON only, one array of responses). A batch of notifications and responses gets 202.
+   */
+  private async batch(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller, items: unknown[], acceptsSse: boolean): Promise<void> {
+    if (items.length === 0) return sendJson(res, 400, new JsonRpcError(ErrorCode.InvalidRequest, 'Invalid Request: an empty batch').toResponse(null));
+    const ctx = route.ir.stateless ? this.stateless(req, route, config, caller) : await this.session(req, route, config, caller);
+    try {
+      const version = ctx.state.protocolVersion;
+      if (!BATCHING_VERSIONS.has(version)) throw new HttpError(400, `JSON-RPC batches are not part of MCP ${version}: send one message per request`);
+      const hasRequests = items.some((item) => typeof item === 'object' && item !== null && 'method' in item && 'id' in item);
+      const reply = new PostReply(res, ctx.sid, this.deps.events, acceptsSse, { hasRequests });
+      const shared: ReplyOutput = { event: (data) => reply.event(data), response: (raw) => reply.response(raw), end: ignore };
+      const refuse = (err: unknown, id: JsonRpcId | null): MaybePromise<void> => {
+        if (!(err instanceof JsonRpcError)) throw err;
+        return reply.response(JSON.stringify(err.toResponse(id)));
+      };
+      const handled = items.map((item): MaybePromise<void> => {
+        let message: JsonRpcMessage;
+        try {
+          message = toMessage(item);
+        } catch (err) {
+          return refuse(err, null);
+        }
+        const dispatcher = this.deps.dispatcher;
+        if (!('method' in message)) return dispatcher.answerUpstream(ctx, message);
+        if (!('id' in message)) return dispatcher.notify(ctx, message).catch((err: unknown) => refuse(err, null));
+        if (message.method === 'initialize') return refuse(new JsonRpcError(ErrorCode.InvalidRequest, 'Invalid Request: initialize cannot be part of a batch'), message.id);
+        return dispatcher.request(ctx, message, shared);
+      });
+      await Promise.all(handled);
+      await reply.end();
+    } finally {
+      if (route.ir.stateless) await this.deps.dispatcher.endEphemeral(ctx);
+    }
   }
 
   private async initialize(res: ServerResponse, route: RouteRuntime, config: EndpointConfig, request: JsonRpcRequest, caller: Caller): Promise<void> {
@@ -242,35 +282,40 @@ export class McpEndpoint {
 /**
  * A POST's answer. A reply that is just the response goes back as JSON; anything streamed
  * before it (progress, logging, server requests) makes it an SSE stream whose events are
- * kept for resumption.
+ * kept for resumption. A batch's replies share it: its responses are events of one stream,
+ * or, for a client that takes JSON only, one array.
  */
 class PostReply implements ReplyOutput {
   private readonly res: ServerResponse;
   private readonly sid: string;
   private readonly events: EventStore;
   private readonly acceptsSse: boolean;
+  /** A batch's responses while no stream is open (a client that takes JSON only, a batch without requests); undefined for a single request. */
+  private readonly collected: string[] | undefined;
+  /** Whether the POST carried a request, which is answered with a stream even when nothing is sent on it. */
+  private readonly asked: boolean;
   private sse: SseWriter | undefined;
   private stream = '';
 
-  constructor(res: ServerResponse, sid: string, events: EventStore, acceptsSse: boolean) {
+  constructor(res: ServerResponse, sid: string, events: EventStore, acceptsSse: boolean, batch?: { readonly hasRequests: boolean }) {
     this.res = res;
     this.sid = sid;
     this.events = events;
     this.acceptsSse = acceptsSse;
+    this.collected = batch ? [] : undefined;
+    this.asked = batch?.hasRequests ?? true;
+    if (batch && acceptsSse && batch.hasRequests) this.open();
   }
 
   event(data: string): MaybePromise<void> {
     if (!this.acceptsSse) return;
-    if (!this.sse) {
-      this.stream = newStreamId('p');
-      this.sse = new SseWriter(this.res, {}, KEEP_ALIVE_MS);
-    }
-    return this.emit(this.sse, data);
+    return this.emit(this.sse ?? this.open(), data);
   }
 
   response(raw: string): MaybePromise<void> {
     if (this.sse) return this.emit(this.sse, raw);
-    if (!this.res.headersSent) sendRaw(this.res, 200, raw);
+    if (this.collected) this.collected.push(raw);
+    else if (!this.res.headersSent) sendRaw(this.res, 200, raw);
   }
 
   end(): MaybePromise<void> {
@@ -278,11 +323,17 @@ class PostReply implements ReplyOutput {
       this.sse.end();
       return this.events.finish(this.sid, this.stream).catch(ignore);
     }
+    if (this.collected?.length) return sendRaw(this.res, 200, `[${this.collected.join(',')}]`);
     if (this.res.headersSent) return;
     // Nothing to send (the client cancelled the request): a request POST is still answered with
     // a stream, one that ends at once; a client that takes JSON only gets 202, with no body.
-    if (this.acceptsSse) new SseWriter(this.res, {}).end();
+    if (this.acceptsSse && this.asked) new SseWriter(this.res, {}).end();
     else this.res.writeHead(202).end();
+  }
+
+  private open(): SseWriter {
+    this.stream = newStreamId('p');
+    return (this.sse = new SseWriter(this.res, {}, KEEP_ALIVE_MS));
   }
 
   /** One event of the stream: kept for resumption, then sent if the client is still there. */

@@ -4,6 +4,9 @@ export const LATEST_PROTOCOL_VERSION = SUPPORTED_PROTOCOL_VERSIONS[0];
 
 const supported: ReadonlySet<string> = new Set(SUPPORTED_PROTOCOL_VERSIONS);
 
+/** Revisions whose clients may POST a JSON-RPC batch: 2025-03-26 brought batches, 2025-06-18 took them out. */
+export const BATCHING_VERSIONS: ReadonlySet<string> = new Set(['2025-03-26']);
+
 export function isSupportedVersion(version: string): boolean {
   return supported.has(version);
 }

@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFixtureServer, type Fixture } from './fixtures/fixture-server.ts';
+import { INITIALIZE, post, startGateway, type RunningGateway } from './helpers.ts';
+import { replyMessages } from './support/sse.ts';
+
+/** JSON-RPC batches: MCP 2025-03-26 allowed them in a POST, 2025-06-18 took them out. */
+describe('JSON-RPC batches', () => {
+  let upstream: Fixture;
+  let gw: RunningGateway;
+
+  beforeAll(async () => {
+    upstream = await startFixtureServer({ name: 'up', tools: ['echo'] });
+    gw = await startGateway([{ name: 'up', transport: 'streamable-http', url: upstream.url }]);
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    await upstream?.close();
+  });
+
+  async function session(protocolVersion: string): Promise<Record<string, string>> {
+    const res = await post(gw.url, { ...INITIALIZE, params: { ...INITIALIZE.params, protocolVersion } });
+    expect(res.json.result.protocolVersion).toBe(protocolVersion);
+    return { 'mcp-session-id': res.headers.get('mcp-session-id')!, 'mcp-protocol-version': protocolVersion };
+  }
+
+  const echo = (id: number, text: string) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'up__echo', arguments: { text } } });
+  const byId = (messages: any[]) => Object.fromEntries(messages.map((m) => [String(m.id), m]));
+
+  it('on 2025-03-26, each message is handled and the responses share one stream', async () => {
+    const h = await session('2025-03-26');
+    const before = upstream.received.length;
+    const res = await post(gw.url, [echo(1, 'a'), { jsonrpc: '2.0', method: 'notifications/roots/list_changed' }, echo(2, 'b'), { nonsense: true }, { ...INITIALIZE, id: 3 }], h);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const answers = byId(replyMessages(res.text));
+    expect(answers['1'].result.content[0].text).toBe('up:echo:{"text":"a"}');
+    expect(answers['2'].result.content[0].text).toBe('up:echo:{"text":"b"}');
+    expect(answers['null'].error.code).toBe(-32600);
+    expect(answers['3'].error.message).toMatch(/initialize cannot be part of a batch/);
+    const reached = upstream.received.slice(before).map((m) => m.method);
+    expect(reached.filter((m) => m === 'tools/call')).toHaveLength(2);
+    expect(reached).toContain('notifications/roots/list_changed');
+  });
+
+  it('a client that takes JSON only gets one array; a batch with no request gets 202', async () => {
+    const h = await session('2025-03-26');
+    const res = await post(gw.url, [echo(1, 'x'), echo(2, 'y')], { ...h, accept: 'application/json' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('application/json');
+    expect(Array.isArray(res.json)).toBe(true);
+    expect(byId(res.json)['2'].result.content[0].text).toBe('up:echo:{"text":"y"}');
+    const quiet = await post(gw.url, [{ jsonrpc: '2.0', method: 'notifications/roots/list_changed' }], h);
+    expect(quiet.status).toBe(202);
+  });
+
+  it('later revisions refuse them, and an empty batch is an invalid request', async () => {
+    const h = await session('2025-11-25');
+    const before = upstream.received.length;
+    const res = await post(gw.url, [echo(1, 'a')], h);
+    expect(res.status).toBe(400);
+    expect(res.text).toMatch(/JSON-RPC batches are not part of MCP 2025-11-25/);
+    expect(upstream.received.length).toBe(before);
+    const empty = await post(gw.url, [], await session('2025-03-26'));
+    expect(empty.status).toBe(400);
+    expect(empty.json.error.code).toBe(-32600);
+  });
+});
