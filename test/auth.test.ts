@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFixtureServer, type Fixture } from './fixtures/fixture-server.ts';
 import { INITIALIZE, post, startGateway, waitFor, type RunningGateway } from './helpers.ts';
 import { startIssuer, type TestIssuer } from './support/jwt-issuer.ts';
-import { finalMessage, readEvents, type Event } from './support/sse.ts';
+import { finalMessage, readEvents, replyMessages, type Event } from './support/sse.ts';
 
 const AUD = 'https://gateway.test/mcp';
 /** The test issuer serves its keys on loopback over http: the SSRF guard must be told. */
@@ -150,6 +150,13 @@ describe('authentication and tool-level authorization at the gateway', () => {
     const batch = await post(gw.url, JSON.stringify([{ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'up__search' } }, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'up__secret' } }]), h);
     expect(batch.status).toBe(400);
     expect(batch.json.error.code).toBe(-32600);
+    // On 2025-03-26, which allows batches, each member is decided on alone.
+    const old = await post(gw.url, { ...INITIALIZE, params: { ...INITIALIZE.params, protocolVersion: '2025-03-26' } }, bearer(user));
+    const h0326 = { ...bearer(user), 'mcp-session-id': old.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-03-26' };
+    const allowedAndNot = await post(gw.url, JSON.stringify([{ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'up__search', arguments: {} } }, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'up__secret', arguments: {} } }]), h0326);
+    const answers = replyMessages(allowedAndNot.text);
+    expect(answers.find((m) => m.id === 1).result).toBeDefined();
+    expect(answers.find((m) => m.id === 2).error.code).toBe(403);
     // Duplicate keys: the gateway decides on the value it forwards, so the two cannot differ.
     const dup = await post(gw.url, '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"up__search","name":"up__secret","arguments":{}}}', h);
     expect(dup.json.error.code).toBe(403);

@@ -59,7 +59,7 @@ describe('JSON-RPC batches', () => {
     const before = upstream.received.length;
     const res = await post(gw.url, [echo(1, 'a')], h);
     expect(res.status).toBe(400);
-    expect(res.text).toMatch(/JSON-RPC batches are not part of MCP 2025-11-25/);
+    expect(res.json.error).toMatchObject({ code: -32600, message: expect.stringMatching(/JSON-RPC batches are not part of MCP 2025-11-25/) });
     expect(upstream.received.length).toBe(before);
     const empty = await post(gw.url, [], await session('2025-03-26'));
     expect(empty.status).toBe(400);

@@ -132,7 +132,7 @@ export class McpEndpoint {
     const ctx = route.ir.stateless ? this.stateless(req, route, config, caller) : await this.session(req, route, config, caller);
     try {
       const version = ctx.state.protocolVersion;
-      if (!BATCHING_VERSIONS.has(version)) throw new HttpError(400, `JSON-RPC batches are not part of MCP ${version}: send one message per request`);
+      if (!BATCHING_VERSIONS.has(version)) return sendJson(res, 400, new JsonRpcError(ErrorCode.InvalidRequest, `Invalid Request: JSON-RPC batches are not part of MCP ${version}; send one message per request`).toResponse(null));
       const hasRequests = items.some((item) => typeof item === 'object' && item !== null && 'method' in item && 'id' in item);
       const reply = new PostReply(res, ctx.sid, this.deps.events, acceptsSse, { hasRequests });
       const shared: ReplyOutput = { event: (data) => reply.event(data), response: (raw) => reply.response(raw), end: ignore };
