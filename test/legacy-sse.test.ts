@@ -37,4 +37,20 @@ describe('legacy HTTP+SSE upstream', () => {
     await a.transport.terminateSession();
     await b.client.close();
   });
+
+  it('a client listens while its upstream goes away for good: the gateway keeps trying, and keeps serving', async () => {
+    const gone = await startLegacySseServer('gone');
+    const gateway = await startGateway([{ name: 'gone', transport: 'sse', url: gone.url }]);
+    const { client } = await connectClient(gateway.url);
+    try {
+      expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['gone__shout']);
+      await gone.close();
+      // The server stream is opened again after 0.5 s, then 1 s: each time the upstream refuses the connection.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      await client.ping();
+    } finally {
+      await client.close();
+      await gateway.stop();
+    }
+  });
 });

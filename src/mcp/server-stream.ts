@@ -5,29 +5,33 @@ import type { SessionContext } from './session-context.ts';
 import { OrderedWrites } from './upstream/replies.ts';
 import { UpstreamError, type UpstreamSession } from './upstream/types.ts';
 
-/** The pause before a server stream that ended or failed is opened again; it doubles while nothing comes through. */
+/** The pause before a server stream that ended or failed is opened again; it doubles while the stream keeps failing. */
 export const RELISTEN_FIRST_PAUSE_MS = 500;
-const RELISTEN_MAX_PAUSE_MS = 10_000;
+const RELISTEN_MAX_PAUSE_MS = 5_000;
+/** A stream that stayed open this long, or brought a message, was working: the next pause starts small again. */
+const WORKING_STREAM_MS = 10_000;
 
 /**
  * One upstream's server stream for a client's, its messages emitted in order, for as long as
- * the client's stream is open (the signal). One that the upstream ended, lost or refused is
- * opened again after a pause; when its upstream session expired, on the session a request of
- * this downstream session opened in its place (the upstream can send nothing to a session it
- * no longer has, so until then there is nothing to miss). An upstream that offers no server
- * stream, or a downstream session that ended, stops it. Failures are logged, never thrown.
+ * the client's stream is open (the signal). One that the upstream ended, lost or refused (an
+ * upstream that allows one server stream per session refuses a second while the first is
+ * held) is opened again after a pause, its session looked up afresh: after an expiry, the one
+ * a request of this downstream session opened in its place (the upstream can send nothing to
+ * a session it no longer has, so until then there is nothing to miss). An upstream that offers
+ * no server stream, or a downstream session that ended, stops it. Failures are logged, never
+ * thrown.
  */
 export async function followServerStream(ctx: SessionContext, backend: string, signal: AbortSignal, emit: (data: string) => MaybePromise<void>): Promise<void> {
   let pause = RELISTEN_FIRST_PAUSE_MS;
   let failures = 0;
-  let session: MaybePromise<UpstreamSession | undefined> = ctx.upstream(backend);
-  while (!signal.aborted) {
-    let heard = false;
+  for (let attempt = 0; !signal.aborted; attempt++) {
+    let working = false;
+    const opened = performance.now();
     try {
-      const current = await session;
-      if (!current) return;
-      await listenOnce(ctx, backend, current, signal, (data) => {
-        heard = true;
+      const session = attempt === 0 ? await ctx.upstream(backend) : await ctx.refresh(backend);
+      if (!session || signal.aborted) return;
+      await listenOnce(ctx, backend, session, signal, (data) => {
+        working = true;
         return emit(data);
       });
     } catch (err) {
@@ -36,9 +40,8 @@ export async function followServerStream(ctx: SessionContext, backend: string, s
       // The first failure in a row is news; the retries that follow it are not.
       ctx.logger[failures === 0 ? 'warn' : 'debug']({ backend, err: (err as Error).message }, 'upstream server stream failed; opening it again');
       failures++;
-      if (err instanceof UpstreamError && err.kind === 'expired') session = ctx.refresh(backend);
     }
-    if (heard) {
+    if (working || performance.now() - opened >= WORKING_STREAM_MS) {
       pause = RELISTEN_FIRST_PAUSE_MS;
       failures = 0;
     }
