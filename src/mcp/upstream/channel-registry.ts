@@ -68,7 +68,8 @@ export class ChannelRegistry {
   private sweep(): void {
     const now = Date.now();
     for (const [k, entry] of this.entries) {
-      if (now - entry.lastUsed > entry.idleMs || !entry.session.alive) {
+      // A client listening on the session's server stream uses it, though it sends nothing.
+      if (!entry.session.alive || (now - entry.lastUsed > entry.idleMs && !entry.session.listening)) {
         this.entries.delete(k);
         void entry.session.end();
       }

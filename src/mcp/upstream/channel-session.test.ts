@@ -1,10 +1,12 @@
+import { getEventListeners } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { StdioBackendIR } from '../../ir/types.ts';
 import { NODE, STDIO_FIXTURE, waitFor } from '../../../test/helpers.ts';
+import { ChannelRegistry } from './channel-registry.ts';
 import { ChannelSession } from './channel-session.ts';
 import { responseTo } from './responses.ts';
 import { StdioChannel } from './stdio-channel.ts';
@@ -64,6 +66,31 @@ describe('a session over a message channel', () => {
       expect(readFileSync(calls, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as unknown)).toEqual([{ n: 3 }]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the registry of session-scoped channels', () => {
+  it('ends an idle session, but not one whose server stream a client listens on; a listener lets go of its signal when it stops', async () => {
+    const session = await openSession();
+    const listening = new AbortController();
+    const sink = { message() {}, end() {}, fail() {} };
+    const control = session.listen(sink, listening.signal);
+    vi.useFakeTimers({ toFake: ['setInterval', 'Date'] });
+    const registry = new ChannelRegistry(10);
+    try {
+      registry.add('sid', 'echo', session, 1_000);
+      vi.advanceTimersByTime(10_000);
+      expect(session.alive).toBe(true);
+      expect(registry.get('sid', 'echo')).toBe(session);
+      control.stop();
+      expect(getEventListeners(listening.signal, 'abort')).toHaveLength(0);
+      vi.advanceTimersByTime(10_000);
+      expect(registry.size).toBe(0);
+      await waitFor(() => !session.alive, 5_000, 'the idle session to end');
+    } finally {
+      vi.useRealTimers();
+      await registry.closeAll();
     }
   });
 });

@@ -18,7 +18,8 @@ export class ChannelSession implements UpstreamSession {
   readonly timeoutMs: number;
   private readonly logger: Logger;
   private readonly pending = new Map<JsonRpcId, ChannelExchange>();
-  private readonly listeners = new Set<ReplySink>();
+  /** Sinks of the session's server stream, each with what lets go of its signal. */
+  private readonly listeners = new Map<ReplySink, () => void>();
   private closedReason: UpstreamError | undefined;
   /** Replayed when the channel's process restarts, so the new process serves this session. */
   private initializeRequest: JsonRpcRequest | undefined;
@@ -110,15 +111,29 @@ export class ChannelSession implements UpstreamSession {
       sink.fail(this.closedReason);
       return SETTLED;
     }
-    this.listeners.add(sink);
-    const stop = (): void => {
-      this.listeners.delete(sink);
-    };
     const end = (): void => {
-      if (this.listeners.delete(sink)) sink.end();
+      if (this.release(sink)) sink.end();
+    };
+    const stop = (): void => {
+      this.release(sink);
     };
     signal.addEventListener('abort', end, { once: true });
+    this.listeners.set(sink, () => signal.removeEventListener('abort', end));
     return { stop, pause() {}, resume() {}, abort: end };
+  }
+
+  /** A client listens on the session's server stream: the session is in use, however long since its last request. */
+  get listening(): boolean {
+    return this.listeners.size > 0;
+  }
+
+  /** Forgets a listening sink and its hold on its signal; false when it was gone already. */
+  private release(sink: ReplySink): boolean {
+    const letGo = this.listeners.get(sink);
+    if (!letGo) return false;
+    this.listeners.delete(sink);
+    letGo();
+    return true;
   }
 
   async end(): Promise<void> {
@@ -162,8 +177,8 @@ export class ChannelSession implements UpstreamSession {
     }
     if (this.listeners.size > 0) {
       // A notification concerns every listener; a request must be answered exactly once.
-      if ('id' in m) this.listeners.values().next().value!.message(inbound);
-      else for (const l of this.listeners) l.message(inbound);
+      if ('id' in m) this.listeners.keys().next().value!.message(inbound);
+      else for (const l of this.listeners.keys()) l.message(inbound);
       return;
     }
     const newest = [...this.pending.values()].at(-1);
@@ -181,9 +196,7 @@ export class ChannelSession implements UpstreamSession {
     if (this.closedReason) return;
     this.closedReason = new UpstreamError(this.backend, 'expired', reason.message);
     this.failPending(`connection lost: ${reason.message}`);
-    const listeners = [...this.listeners];
-    this.listeners.clear();
-    for (const l of listeners) l.end();
+    for (const sink of [...this.listeners.keys()]) if (this.release(sink)) sink.end();
   }
 }
 
