@@ -52,17 +52,27 @@ describe('JSON-RPC batches', () => {
     expect(byId(res.json)['2'].result.content[0].text).toBe('up:echo:{"text":"y"}');
     const quiet = await post(gw.url, [{ jsonrpc: '2.0', method: 'notifications/roots/list_changed' }], h);
     expect(quiet.status).toBe(202);
+    // Without requests, a refused member makes it a bad request, as it would alone.
+    const refused = await post(gw.url, [{ jsonrpc: '2.0', method: 'notifications/roots/list_changed' }, { jsonrpc: '2.0', method: 'tools/call', params: { name: 'up__echo' } }], h);
+    expect(refused.status).toBe(400);
+    expect(refused.json[0].error.code).toBe(-32600);
   });
 
-  it('later revisions refuse them, and an empty batch is an invalid request', async () => {
+  it('later revisions refuse them, and an empty or oversized batch is an invalid request', async () => {
     const h = await session('2025-11-25');
     const before = upstream.received.length;
     const res = await post(gw.url, [echo(1, 'a')], h);
     expect(res.status).toBe(400);
     expect(res.json.error).toMatchObject({ code: -32600, message: expect.stringMatching(/JSON-RPC batches are not part of MCP 2025-11-25/) });
     expect(upstream.received.length).toBe(before);
-    const empty = await post(gw.url, [], await session('2025-03-26'));
+    const batching = await session('2025-03-26');
+    const empty = await post(gw.url, [], batching);
     expect(empty.status).toBe(400);
     expect(empty.json.error.code).toBe(-32600);
+    const sent = upstream.received.length;
+    const huge = await post(gw.url, Array.from({ length: 101 }, (_, i) => echo(i, 'x')), batching);
+    expect(huge.status).toBe(400);
+    expect(huge.json.error.message).toMatch(/at most 100 go in one/);
+    expect(upstream.received.length).toBe(sent);
   });
 });

@@ -40,6 +40,12 @@ export interface EndpointConfig {
 const SESSION_HEADER = 'mcp-session-id';
 const VERSION_HEADER = 'mcp-protocol-version';
 export const KEEP_ALIVE_MS = 15_000;
+/** Messages one batch may carry: each is dispatched at once, so this bounds what one POST sets going. */
+const MAX_BATCH_MESSAGES = 100;
+/** A batch's responses gathered for a client that takes JSON only, at most (in characters). */
+const MAX_BATCH_JSON_CHARS = 16 * 1024 * 1024;
+/** How long a resumed server stream passes on what its old stream still gets (its replica may not have seen its client go yet). */
+const OLD_STREAM_FOLLOW_MS = 120_000;
 
 /**
  * The MCP Streamable HTTP endpoint of a route: POST carries one JSON-RPC message, GET
@@ -128,7 +134,10 @@ export class McpEndpoint {
    * JSON only, one array of responses). A batch of notifications and responses gets 202.
    */
   private async batch(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller, items: unknown[], acceptsSse: boolean): Promise<void> {
-    if (items.length === 0) return sendJson(res, 400, new JsonRpcError(ErrorCode.InvalidRequest, 'Invalid Request: an empty batch').toResponse(null));
+    if (items.length === 0 || items.length > MAX_BATCH_MESSAGES) {
+      const why = items.length === 0 ? 'an empty batch' : `a batch of ${items.length} messages; at most ${MAX_BATCH_MESSAGES} go in one`;
+      return sendJson(res, 400, new JsonRpcError(ErrorCode.InvalidRequest, `Invalid Request: ${why}`).toResponse(null));
+    }
     const ctx = route.ir.stateless ? this.stateless(req, route, config, caller) : await this.session(req, route, config, caller);
     try {
       const version = ctx.state.protocolVersion;
@@ -220,9 +229,12 @@ export class McpEndpoint {
     res.on('close', () => controller.abort());
     this.track(ctx.sid, controller);
     const lastEventId = req.headers['last-event-id'];
-    const replay = typeof lastEventId === 'string' ? await this.deps.events.resume(ctx.sid, lastEventId, controller.signal) : undefined;
+    const resumesPost = typeof lastEventId === 'string' && parseEventId(lastEventId)?.stream.startsWith('p') === true;
+    // An old server stream is followed only for a while: one whose replica died never finishes.
+    const following = (): AbortSignal => (resumesPost ? controller.signal : AbortSignal.any([controller.signal, AbortSignal.timeout(OLD_STREAM_FOLLOW_MS)]));
+    const replay = typeof lastEventId === 'string' ? await this.deps.events.resume(ctx.sid, lastEventId, following()) : undefined;
     const sse = new SseWriter(res, {}, KEEP_ALIVE_MS, config.streamIdleTimeoutMs);
-    if (replay && parseEventId(lastEventId as string)!.stream.startsWith('p')) {
+    if (replay && resumesPost) {
       for await (const e of replay) if (sse.open) sse.message(e.data, e.id);
       sse.end();
       return;
@@ -244,8 +256,8 @@ export class McpEndpoint {
 
   /**
    * What a resumed server stream's old stream still gets after the missed events (its replica
-   * may not have seen its client go yet) follows beside this stream's own listening: a stream
-   * whose replica died never finishes, so it is not waited for.
+   * may not have seen its client go yet) follows beside this stream's own listening, for
+   * OLD_STREAM_FOLLOW_MS at most: a stream whose replica died never finishes.
    */
   private async followOn(rest: AsyncIterator<StoredEvent>, relay: (data: string) => Promise<void>): Promise<void> {
     try {
@@ -294,6 +306,7 @@ class PostReply implements ReplyOutput {
   private readonly collected: string[] | undefined;
   /** Whether the POST carried a request, which is answered with a stream even when nothing is sent on it. */
   private readonly asked: boolean;
+  private collectedChars = 0;
   private sse: SseWriter | undefined;
   private stream = '';
 
@@ -314,8 +327,10 @@ class PostReply implements ReplyOutput {
 
   response(raw: string): MaybePromise<void> {
     if (this.sse) return this.emit(this.sse, raw);
-    if (this.collected) this.collected.push(raw);
-    else if (!this.res.headersSent) sendRaw(this.res, 200, raw);
+    if (this.collected) {
+      this.collectedChars += raw.length;
+      if (this.collectedChars <= MAX_BATCH_JSON_CHARS) this.collected.push(raw);
+    } else if (!this.res.headersSent) sendRaw(this.res, 200, raw);
   }
 
   end(): MaybePromise<void> {
@@ -323,7 +338,12 @@ class PostReply implements ReplyOutput {
       this.sse.end();
       return this.events.finish(this.sid, this.stream).catch(ignore);
     }
-    if (this.collected?.length) return sendRaw(this.res, 200, `[${this.collected.join(',')}]`);
+    if (this.collectedChars > MAX_BATCH_JSON_CHARS) {
+      const why = `the batch's responses came to more than ${MAX_BATCH_JSON_CHARS} characters: accept text/event-stream, or send fewer messages per batch`;
+      return sendJson(this.res, 500, new JsonRpcError(ErrorCode.InternalError, why).toResponse(null));
+    }
+    // A batch without requests has responses only for the members refused: as a single message would, it gets 400.
+    if (this.collected?.length) return sendRaw(this.res, this.asked ? 200 : 400, `[${this.collected.join(',')}]`);
     if (this.res.headersSent) return;
     // Nothing to send (the client cancelled the request): a request POST is still answered with
     // a stream, one that ends at once; a client that takes JSON only gets 202, with no body.
