@@ -389,16 +389,19 @@ describe('API keys, external authorization, credentials upstream', () => {
       { outbound: LOCAL_JWKS },
     );
     try {
-      const [first, second] = [await issuer.sign({ client: 'one' }), await issuer.sign({ client: 'two' })];
-      const opened = await post(gw.url, INITIALIZE, { authorization: `Bearer ${first}` });
-      expect(opened.status).toBe(200);
-      const sid = opened.headers.get('mcp-session-id')!;
-      const list = { jsonrpc: '2.0', id: 2, method: 'tools/list' };
-      const withSession = (token: string) => ({ authorization: `Bearer ${token}`, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
-      const before = up.received.length;
-      expect((await post(gw.url, list, withSession(second))).status).toBe(404);
-      expect(up.received.length).toBe(before);
-      expect((await post(gw.url, list, withSession(first))).status).toBe(200);
+      // No sub at all, and an empty one: neither names anybody.
+      for (const sub of [{}, { sub: '' }]) {
+        const [first, second] = [await issuer.sign({ client: 'one', ...sub }), await issuer.sign({ client: 'two', ...sub })];
+        const opened = await post(gw.url, INITIALIZE, { authorization: `Bearer ${first}` });
+        expect(opened.status).toBe(200);
+        const sid = opened.headers.get('mcp-session-id')!;
+        const list = { jsonrpc: '2.0', id: 2, method: 'tools/list' };
+        const withSession = (token: string) => ({ authorization: `Bearer ${token}`, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
+        const before = up.received.length;
+        expect((await post(gw.url, list, withSession(second))).status, JSON.stringify(sub)).toBe(404);
+        expect(up.received.length).toBe(before);
+        expect((await post(gw.url, list, withSession(first))).status).toBe(200);
+      }
     } finally {
       await gw.stop();
       await issuer.close();

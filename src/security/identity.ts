@@ -39,7 +39,7 @@ export function principalKey(identity: Identity): string {
   if (identity.methods.length === 0) return 'anonymous';
   const named = [identity.issuer ?? '', identity.subject ?? '', identity.apiKey?.name ?? '', identity.spiffe ?? ''];
   // A JWT without `sub` names nobody: it stands for itself alone, not for every such token of its issuer.
-  if (identity.bearer !== undefined && typeof identity.claims.sub !== 'string') named.push(tokenDigest(identity.bearer));
+  if (identity.bearer !== undefined && identity.subjectFrom !== 'jwt') named.push(tokenDigest(identity.bearer));
   return JSON.stringify(named);
 }
 

@@ -235,7 +235,8 @@ function verified(issuer: Issuer, claims: JWTPayload): VerifiedJwt {
   }
   return {
     issuer: issuer.issuer,
-    subject: typeof claims.sub === 'string' ? claims.sub : undefined,
+    // An empty sub names nobody, as a missing one does.
+    subject: typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : undefined,
     claims: { ...claims },
     scopes: scopesOf(claims),
   };
