@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NODE, STDIO_FIXTURE } from '../../../test/helpers.ts';
 import { loadConfigObject } from '../../config/load.ts';
@@ -42,15 +45,19 @@ describe('UpstreamConnector.open for a session-scoped stdio backend', () => {
   it('opens one process when a session opens it twice at once (a recovering request and its server stream)', async () => {
     const registry = new ChannelRegistry(10);
     const connector = new UpstreamConnector(new HttpPools(), registry, 1 << 20, silentLogger);
+    const pids = join(mkdtempSync(join(tmpdir(), 'connector-')), 'pids');
     const ir = loadConfigObject(
-      { backends: [{ name: 'echo', transport: 'stdio', command: NODE, args: [STDIO_FIXTURE] }], listeners: [{ name: 'l', port: 0, routes: [{ name: 'r', path: '/mcp', backends: ['echo'] }] }] },
+      {
+        backends: [{ name: 'echo', transport: 'stdio', command: NODE, args: [STDIO_FIXTURE], env: { FIXTURE_PID_FILE: pids } }],
+        listeners: [{ name: 'l', port: 0, routes: [{ name: 'r', path: '/mcp', backends: ['echo'] }] }],
+      },
       'test.yaml',
     );
     const backend = ir.backends.get('echo') as BackendIR;
     try {
       const [a, b] = await Promise.all([connector.open(backend, 'sid', client), connector.open(backend, 'sid', client)]);
       expect(a.session).toBe(b.session);
-      expect(registry.size).toBe(1);
+      expect(readFileSync(pids, 'utf8').trim().split('\n')).toHaveLength(1);
     } finally {
       await registry.closeAll();
     }
