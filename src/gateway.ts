@@ -143,6 +143,7 @@ export class Gateway {
     await this.connector.startShared(ir.backends.values());
     await this.bindListeners(ir);
     this.snapshot = next;
+    this.endpoint.endStreams();
     this.logger.info({ source: ir.source }, 'configuration reloaded');
   }
 

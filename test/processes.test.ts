@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFixtureServer, type Fixture } from './fixtures/fixture-server.ts';
-import { post, rawSession, startCli, stopChild } from './helpers.ts';
+import { post, rawSession, startCli, stopChild, waitFor, within } from './helpers.ts';
 
 const KEY = 'test-session-key-that-is-long-enough-0123456789';
 
@@ -83,7 +83,7 @@ describe('gateway processes', () => {
     }
   });
 
-  it('hot reload: a config change takes effect for live sessions; a bad one is rejected and the old keeps serving', async () => {
+  it('hot reload: a config change takes effect for live sessions and their server streams; a bad one is rejected and the old keeps serving', async () => {
     const file = configFile(dir, 'reload.yaml', 0, { a: a.url });
     const gw = await startCli(['run', '--config', file], { SESSION_KEY: KEY });
     try {
@@ -104,6 +104,14 @@ describe('gateway processes', () => {
       expect(names).toEqual(['a__echo', 'b__other']);
       // The session predates backend b: the gateway opened b's upstream session on first use.
       expect((await callEcho(gw.url, sid, 'after')).status).toBe(200);
+
+      // A server stream open across a reload (on the same listener) is ended, to be reopened on the new configuration.
+      const stream = await fetch(gw.url, { headers: { accept: 'text/event-stream', 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' } });
+      expect(stream.status).toBe(200);
+      const reloads = (gw.output().match(/configuration reloaded/g) ?? []).length;
+      configFile(dir, 'reload.yaml', port, { a: a.url });
+      await waitFor(() => (gw.output().match(/configuration reloaded/g) ?? []).length > reloads, 10_000, 'the second reload');
+      await within(5_000, stream.text(), 'the server stream to end at the reload');
     } finally {
       await stopChild(gw.child);
     }
@@ -118,3 +126,4 @@ async function waitForOutput(output: () => string, pattern: RegExp): Promise<voi
   }
   throw new Error(`output never matched ${pattern}:\n${output()}`);
 }
+

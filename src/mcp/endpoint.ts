@@ -66,9 +66,18 @@ export class McpEndpoint {
     this.deps = deps;
   }
 
-  /** Ends every open GET stream; requests in progress are left to drain. */
+  /** At shutdown: ends every open GET stream, and opens no more; requests in progress are left to drain. */
   closeStreams(): void {
     this.shuttingDown = true;
+    this.endStreams();
+  }
+
+  /**
+   * Ends every open GET stream. After a reload, so that none goes on with the configuration it
+   * started with (backends since removed or changed): clients reopen them, resuming from their
+   * last event id, on the new one.
+   */
+  endStreams(): void {
     for (const open of [...this.streams.values()]) for (const stream of [...open]) stream.abort();
   }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startRedisServer, type RunningRedis } from '../../test/support/redis-server.ts';
+import { within } from '../../test/helpers.ts';
 import type { UpstreamSessionRef } from '../mcp/session-token.ts';
 import { parseEventId, type EventStore, type EventStoreLimits, type StoredEvent } from './event-store.ts';
 import { MemoryEventStore } from './memory-event-store.ts';
@@ -98,12 +99,6 @@ async function resumeIt(store: EventStore, sid: string, id: string, signal = new
   return iterable![Symbol.asyncIterator]();
 }
 
-/** Settles with the promise, or rejects when it has not settled in `ms` (a hang, not a slow run). */
-function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms}ms`)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 describe.each([memory, redis])('$name session store', (backend) => {
   it('revocation is seen by every replica and survives until its TTL', async () => {
