@@ -117,14 +117,18 @@ export class McpEndpoint {
       if (!('id' in message)) throw new HttpError(400, 'initialize must be a request');
       return this.initialize(res, route, config, message as JsonRpcRequest, caller);
     }
-    if (route.ir.stateless) return this.dispatchAlone(res, this.stateless(req, route, config, caller), message, acceptsSse);
-    return andThen(this.session(req, route, config, caller), (ctx) => this.dispatch(res, ctx, message, acceptsSse));
+    return this.inContext(req, route, config, caller, (ctx) => this.dispatch(res, ctx, message, acceptsSse));
   }
 
-  /** A stateless request: its upstream sessions end with it. */
-  private async dispatchAlone(res: ServerResponse, ctx: SessionContext, message: JsonRpcMessage, acceptsSse: boolean): Promise<void> {
+  /** Runs `use` in the request's session; on a stateless route, in one of its own, whose upstream sessions end with it. */
+  private inContext(req: IncomingMessage, route: RouteRuntime, config: EndpointConfig, caller: Caller, use: (ctx: SessionContext) => MaybePromise<void>): MaybePromise<void> {
+    if (!route.ir.stateless) return andThen(this.session(req, route, config, caller), use);
+    return this.alone(this.stateless(req, route, config, caller), use);
+  }
+
+  private async alone(ctx: SessionContext, use: (ctx: SessionContext) => MaybePromise<void>): Promise<void> {
     try {
-      await this.dispatch(res, ctx, message, acceptsSse);
+      await use(ctx);
     } finally {
       await this.deps.dispatcher.endEphemeral(ctx);
     }
@@ -142,40 +146,39 @@ export class McpEndpoint {
    * it came alone, and the requests' replies share one stream (or, for a client that takes
    * JSON only, one array of responses). A batch of notifications and responses gets 202.
    */
-  private async batch(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller, items: unknown[], acceptsSse: boolean): Promise<void> {
+  private batch(req: IncomingMessage, res: ServerResponse, route: RouteRuntime, config: EndpointConfig, caller: Caller, items: unknown[], acceptsSse: boolean): MaybePromise<void> {
     if (items.length === 0 || items.length > MAX_BATCH_MESSAGES) {
       const why = items.length === 0 ? 'an empty batch' : `a batch of ${items.length} messages; at most ${MAX_BATCH_MESSAGES} go in one`;
       return sendJson(res, 400, new JsonRpcError(ErrorCode.InvalidRequest, `Invalid Request: ${why}`).toResponse(null));
     }
-    const ctx = route.ir.stateless ? this.stateless(req, route, config, caller) : await this.session(req, route, config, caller);
-    try {
-      const version = ctx.state.protocolVersion;
-      if (!BATCHING_VERSIONS.has(version)) return sendJson(res, 400, new JsonRpcError(ErrorCode.InvalidRequest, `Invalid Request: JSON-RPC batches are not part of MCP ${version}; send one message per request`).toResponse(null));
-      const hasRequests = items.some((item) => typeof item === 'object' && item !== null && 'method' in item && 'id' in item);
-      const reply = new PostReply(res, ctx.sid, this.deps.events, acceptsSse, { hasRequests });
-      const shared: ReplyOutput = { event: (data) => reply.event(data), response: (raw) => reply.response(raw), end: ignore };
-      const refuse = (err: unknown, id: JsonRpcId | null): MaybePromise<void> => {
-        if (!(err instanceof JsonRpcError)) throw err;
-        return reply.response(JSON.stringify(err.toResponse(id)));
-      };
-      const handled = items.map((item): MaybePromise<void> => {
-        let message: JsonRpcMessage;
-        try {
-          message = toMessage(item);
-        } catch (err) {
-          return refuse(err, null);
-        }
-        const dispatcher = this.deps.dispatcher;
-        if (!('method' in message)) return dispatcher.answerUpstream(ctx, message);
-        if (!('id' in message)) return dispatcher.notify(ctx, message).catch((err: unknown) => refuse(err, null));
-        if (message.method === 'initialize') return refuse(new JsonRpcError(ErrorCode.InvalidRequest, 'Invalid Request: initialize cannot be part of a batch'), message.id);
-        return dispatcher.request(ctx, message, shared);
-      });
-      await Promise.all(handled);
-      await reply.end();
-    } finally {
-      if (route.ir.stateless) await this.deps.dispatcher.endEphemeral(ctx);
-    }
+    return this.inContext(req, route, config, caller, (ctx) => this.dispatchBatch(res, ctx, items, acceptsSse));
+  }
+
+  private async dispatchBatch(res: ServerResponse, ctx: SessionContext, items: unknown[], acceptsSse: boolean): Promise<void> {
+    const version = ctx.state.protocolVersion;
+    if (!BATCHING_VERSIONS.has(version)) return sendJson(res, 400, new JsonRpcError(ErrorCode.InvalidRequest, `Invalid Request: JSON-RPC batches are not part of MCP ${version}; send one message per request`).toResponse(null));
+    const hasRequests = items.some((item) => typeof item === 'object' && item !== null && 'method' in item && 'id' in item);
+    const reply = new PostReply(res, ctx.sid, this.deps.events, acceptsSse, { hasRequests });
+    const shared: ReplyOutput = { event: (data) => reply.event(data), response: (raw) => reply.response(raw), end: ignore };
+    const refuse = (err: unknown, id: JsonRpcId | null): MaybePromise<void> => {
+      if (!(err instanceof JsonRpcError)) throw err;
+      return reply.response(JSON.stringify(err.toResponse(id)));
+    };
+    const dispatcher = this.deps.dispatcher;
+    const handled = items.map((item): MaybePromise<void> => {
+      let message: JsonRpcMessage;
+      try {
+        message = toMessage(item);
+      } catch (err) {
+        return refuse(err, null);
+      }
+      if (!('method' in message)) return dispatcher.answerUpstream(ctx, message);
+      if (!('id' in message)) return dispatcher.notify(ctx, message).catch((err: unknown) => refuse(err, null));
+      if (message.method === 'initialize') return refuse(new JsonRpcError(ErrorCode.InvalidRequest, 'Invalid Request: initialize cannot be part of a batch'), message.id);
+      return dispatcher.request(ctx, message, shared);
+    });
+    await Promise.all(handled);
+    await reply.end();
   }
 
   private async initialize(res: ServerResponse, route: RouteRuntime, config: EndpointConfig, request: JsonRpcRequest, caller: Caller): Promise<void> {
@@ -240,8 +243,10 @@ export class McpEndpoint {
     const lastEventId = req.headers['last-event-id'];
     const resumesPost = typeof lastEventId === 'string' && parseEventId(lastEventId)?.stream.startsWith('p') === true;
     // An old server stream is followed only for a while: one whose replica died never finishes.
-    const following = (): AbortSignal => (resumesPost ? controller.signal : AbortSignal.any([controller.signal, AbortSignal.timeout(OLD_STREAM_FOLLOW_MS)]));
-    const replay = typeof lastEventId === 'string' ? await this.deps.events.resume(ctx.sid, lastEventId, following()) : undefined;
+    const replay =
+      typeof lastEventId === 'string'
+        ? await this.deps.events.resume(ctx.sid, lastEventId, resumesPost ? controller.signal : AbortSignal.any([controller.signal, AbortSignal.timeout(OLD_STREAM_FOLLOW_MS)]))
+        : undefined;
     const sse = new SseWriter(res, {}, KEEP_ALIVE_MS, config.streamIdleTimeoutMs);
     if (replay && resumesPost) {
       for await (const e of replay) if (sse.open) sse.message(e.data, e.id);

@@ -79,7 +79,7 @@ export class UpstreamConnector {
       return { session, ref: { id: null, protocolVersion: String(result.protocolVersion), features: featuresOf(result) }, result };
     }
     // A session's request recovering and its server stream following may both open it again at once: one process, not two.
-    const key = viewKey(sid, backend.name);
+    const key = sessionBackendKey(sid, backend.name);
     let opening = this.channelsOpening.get(key);
     if (!opening) {
       opening = this.openChannel(backend, sid, request, client, callerHeaders).finally(() => this.channelsOpening.delete(key));
@@ -127,7 +127,7 @@ export class UpstreamConnector {
   /** The session's view of the backend's shared process: made anew when the process was replaced. */
   private async sharedView(backend: StdioBackendIR, sid: string): Promise<SharedSessionView> {
     const shared = await this.sharedSession(backend);
-    const key = viewKey(sid, backend.name);
+    const key = sessionBackendKey(sid, backend.name);
     const known = this.sharedViews.get(key);
     if (known?.isOf(shared)) return known;
     const view = new SharedSessionView(shared);
@@ -201,7 +201,7 @@ export class UpstreamConnector {
 
   /** Ends every upstream session of a downstream session. */
   async endAll(sid: string, sessions: readonly UpstreamSession[]): Promise<void> {
-    for (const s of sessions) if (s instanceof SharedSessionView) this.sharedViews.delete(viewKey(sid, s.backend));
+    for (const s of sessions) if (s instanceof SharedSessionView) this.sharedViews.delete(sessionBackendKey(sid, s.backend));
     await Promise.allSettled(sessions.map((s) => s.end()));
     await this.channels.endSession(sid);
   }
@@ -227,7 +227,7 @@ const SSE_IDLE_MS = 10 * 60_000;
 /** Views of shared processes kept at most (one per session and shared backend). */
 const MAX_SHARED_VIEWS = 10_000;
 
-function viewKey(sid: string, backend: string): string {
+function sessionBackendKey(sid: string, backend: string): string {
   return `${sid}\n${backend}`;
 }
 
