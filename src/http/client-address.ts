@@ -39,3 +39,14 @@ export class ClientAddressResolver {
 function normalize(address: string): string {
   return ipaddr.process(address).toString();
 }
+
+/**
+ * What a client address stands for when clients are counted: an IPv4 address itself (also
+ * when written IPv4-mapped), an IPv6 address's /64, since one host commonly holds a whole /64.
+ */
+export function clientNetwork(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  const parsed = ipaddr.process(address);
+  if (parsed.kind() === 'ipv4') return parsed.toString();
+  return `${(parsed as ipaddr.IPv6).parts.slice(0, 4).map((part) => part.toString(16)).join(':')}::/64`;
+}

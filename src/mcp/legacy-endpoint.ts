@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody } from '../http/body.ts';
+import { clientNetwork } from '../http/client-address.ts';
 import { HttpError } from '../http/errors.ts';
 import { SseWriter } from '../http/sse.ts';
 import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
@@ -133,8 +134,8 @@ export class LegacySseEndpoint {
   }
 }
 
-/** Who holds a legacy session, for the per-caller cap: the principal, or for anonymous callers their address. */
+/** Who holds a legacy session, for the per-caller cap: the principal, or for anonymous callers their network (see clientNetwork). */
 function holderOf(caller: Caller): string {
   const principal = principalKey(caller.identity);
-  return principal === 'anonymous' ? `address ${caller.identity.address}` : principal;
+  return principal === 'anonymous' ? `network ${clientNetwork(caller.identity.address)}` : principal;
 }
