@@ -5,7 +5,7 @@ import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFixtureServer, type Fixture } from './fixtures/fixture-server.ts';
-import { INITIALIZE, post, startGateway, waitFor, type RunningGateway } from './helpers.ts';
+import { INITIALIZE, post, startGateway, waitFor, within, type RunningGateway } from './helpers.ts';
 import { startIssuer, type TestIssuer } from './support/jwt-issuer.ts';
 import { finalMessage, readEvents, replyMessages, type Event } from './support/sse.ts';
 
@@ -233,7 +233,7 @@ describe('authentication and tool-level authorization at the gateway', () => {
 });
 
 describe('verified tokens are remembered only until they expire', () => {
-  it('a token accepted a moment ago is refused once its exp has passed', async () => {
+  it('a token accepted a moment ago is refused once its exp has passed, and the server stream it opened ends then', async () => {
     const issuer = await startIssuer();
     const up = await startFixtureServer({ name: 'up', tools: ['echo'] });
     const gw = await startGateway(
@@ -247,8 +247,13 @@ describe('verified tokens are remembered only until they expire', () => {
       expect(init.status).toBe(200);
       const h = { authorization: `Bearer ${token}`, 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25' };
       expect((await post(gw.url, { jsonrpc: '2.0', id: 1, method: 'ping' }, h)).status).toBe(200);
+      // The session's server stream ends with the token it was opened with.
+      const stream = await fetch(gw.url, { headers: { ...h, accept: 'text/event-stream' } });
+      expect(stream.status).toBe(200);
+      const streamEnded = within(5_000, stream.text(), 'the server stream to end at the token expiry');
       await new Promise((r) => setTimeout(r, 2_200));
       expect((await post(gw.url, { jsonrpc: '2.0', id: 2, method: 'ping' }, h)).status).toBe(401);
+      await streamEnded;
     } finally {
       await gw.stop();
       await up.close();

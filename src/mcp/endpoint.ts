@@ -7,7 +7,7 @@ import { ErrorCode, JsonRpcError } from '../jsonrpc/errors.ts';
 import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest } from '../jsonrpc/message.ts';
 import { parseJson, toMessage } from '../jsonrpc/parse.ts';
 import type { Caller } from '../security/caller.ts';
-import { principalKey } from '../security/identity.ts';
+import { principalKey, type Identity } from '../security/identity.ts';
 import { parseEventId, type EventStore, type Replay, type StoredEvent } from '../state/event-store.ts';
 import type { SessionStore } from '../state/session-store.ts';
 import type { SessionDispatcher } from './dispatcher.ts';
@@ -240,6 +240,7 @@ export class McpEndpoint {
     const controller = new AbortController();
     res.on('close', () => controller.abort());
     this.track(ctx.sid, controller);
+    endAtExpiry(controller, caller.identity);
     const lastEventId = req.headers['last-event-id'];
     const resumesPost = typeof lastEventId === 'string' && parseEventId(lastEventId)?.stream.startsWith('p') === true;
     // An old server stream is followed only for a while: one whose replica died never finishes.
@@ -379,6 +380,22 @@ class PostReply implements ReplyOutput {
 }
 
 function ignore(): void {}
+
+/** setTimeout's longest delay; a credential valid for longer is not timed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A server stream lasts no longer than the token it was opened with: what the session's
+ * upstreams send is not for whoever held a token once. The client reopens it with a fresh one.
+ */
+function endAtExpiry(stream: AbortController, identity: Identity): void {
+  const exp = identity.claims.exp;
+  if (typeof exp !== 'number') return;
+  const left = exp * 1000 - Date.now();
+  if (left > MAX_TIMER_MS) return;
+  const timer = setTimeout(() => stream.abort(), Math.max(0, left));
+  stream.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+}
 
 /**
  * A resumed server stream's missed events, relayed under the new stream's ids so that the
