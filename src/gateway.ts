@@ -40,6 +40,8 @@ interface Snapshot {
   readonly routes: ReadonlyMap<string, ReadonlyMap<string, RouteEntry>>;
   readonly endpoint: EndpointConfig;
   readonly clientAddress: ClientAddressResolver;
+  /** Aborted when a reload replaces this snapshot (see RouteRuntime.retired). */
+  readonly retirement: AbortController;
 }
 
 const FORWARDING_HEADERS = ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'forwarded'];
@@ -142,8 +144,9 @@ export class Gateway {
     }
     await this.connector.startShared(ir.backends.values());
     await this.bindListeners(ir);
+    const previous = this.snapshot;
     this.snapshot = next;
-    this.endpoint.endStreams();
+    previous.retirement.abort();
     this.logger.info({ source: ir.source }, 'configuration reloaded');
   }
 
@@ -259,11 +262,12 @@ function compileSnapshot(ir: GatewayIR, audit: AuditLog | undefined, guards: Gua
     if (res.status !== 200) throw new Error(`HTTP ${res.status} from ${url.href}`);
     return JSON.parse(res.body);
   };
+  const retirement = new AbortController();
   const routes = new Map<string, Map<string, RouteEntry>>();
   for (const l of ir.listeners) {
     const paths = new Map<string, RouteEntry>();
     for (const r of l.routes) {
-      const route = compileRoute(r, audit, fetchJson, guards);
+      const route = compileRoute(r, audit, fetchJson, guards, retirement.signal);
       paths.set(r.path, { route, serves: 'mcp' });
       if (r.oauth) paths.set(r.oauth.metadataPath, { route, serves: 'oauth-metadata' });
       if (r.legacySse) {
@@ -278,5 +282,6 @@ function compileSnapshot(ir: GatewayIR, audit: AuditLog | undefined, guards: Gua
     routes,
     endpoint: { keys: ir.session.keys, sessions: new OpenedSessions(ir.session.keys, ir.session.ttlMs), ttlMs: ir.session.ttlMs, maxBodyBytes: ir.limits.maxBodyBytes, streamIdleTimeoutMs: ir.limits.streamIdleTimeoutMs },
     clientAddress: new ClientAddressResolver(ir.trustedProxies),
+    retirement,
   };
 }

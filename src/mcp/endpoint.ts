@@ -42,7 +42,7 @@ const VERSION_HEADER = 'mcp-protocol-version';
 export const KEEP_ALIVE_MS = 15_000;
 /** Messages one batch may carry: each is dispatched at once, so this bounds what one POST sets going. */
 const MAX_BATCH_MESSAGES = 100;
-/** A batch's responses gathered for a client that takes JSON only, at most (in characters). */
+/** A batch's responses gathered for a client that takes JSON only, at most (in characters); past it, errors stand in for them. */
 const MAX_BATCH_JSON_CHARS = 16 * 1024 * 1024;
 /** How long a resumed server stream passes on what its old stream still gets (its replica may not have seen its client go yet). */
 const OLD_STREAM_FOLLOW_MS = 120_000;
@@ -69,15 +69,6 @@ export class McpEndpoint {
   /** At shutdown: ends every open GET stream, and opens no more; requests in progress are left to drain. */
   closeStreams(): void {
     this.shuttingDown = true;
-    this.endStreams();
-  }
-
-  /**
-   * Ends every open GET stream. After a reload, so that none goes on with the configuration it
-   * started with (backends since removed or changed): clients reopen them, resuming from their
-   * last event id, on the new one.
-   */
-  endStreams(): void {
     for (const open of [...this.streams.values()]) for (const stream of [...open]) stream.abort();
   }
 
@@ -159,7 +150,6 @@ export class McpEndpoint {
     if (!BATCHING_VERSIONS.has(version)) return sendJson(res, 400, new JsonRpcError(ErrorCode.InvalidRequest, `Invalid Request: JSON-RPC batches are not part of MCP ${version}; send one message per request`).toResponse(null));
     const hasRequests = items.some((item) => typeof item === 'object' && item !== null && 'method' in item && 'id' in item);
     const reply = new PostReply(res, ctx.sid, this.deps.events, acceptsSse, { hasRequests });
-    const shared: ReplyOutput = { event: (data) => reply.event(data), response: (raw) => reply.response(raw), end: ignore };
     const refuse = (err: unknown, id: JsonRpcId | null): MaybePromise<void> => {
       if (!(err instanceof JsonRpcError)) throw err;
       return reply.response(JSON.stringify(err.toResponse(id)));
@@ -175,7 +165,7 @@ export class McpEndpoint {
       if (!('method' in message)) return dispatcher.answerUpstream(ctx, message);
       if (!('id' in message)) return dispatcher.notify(ctx, message).catch((err: unknown) => refuse(err, null));
       if (message.method === 'initialize') return refuse(new JsonRpcError(ErrorCode.InvalidRequest, 'Invalid Request: initialize cannot be part of a batch'), message.id);
-      return dispatcher.request(ctx, message, shared);
+      return dispatcher.request(ctx, message, reply.member(message.id));
     });
     await Promise.all(handled);
     await reply.end();
@@ -238,15 +228,19 @@ export class McpEndpoint {
     // The client may have left while its session was looked up: then 'close' came already.
     if (res.destroyed) return;
     const controller = new AbortController();
+    const stopped = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
     res.on('close', () => controller.abort());
     this.track(ctx.sid, controller);
+    // None goes on with a configuration a reload replaced (backends since removed or changed):
+    // clients reopen their streams, resuming from their last event id, on the new one.
+    endWith(route.retired, controller);
     endAtExpiry(controller, caller.identity);
     const lastEventId = req.headers['last-event-id'];
     const resumesPost = typeof lastEventId === 'string' && parseEventId(lastEventId)?.stream.startsWith('p') === true;
     // An old server stream is followed only for a while: one whose replica died never finishes.
     const replay =
       typeof lastEventId === 'string'
-        ? await this.deps.events.resume(ctx.sid, lastEventId, resumesPost ? controller.signal : AbortSignal.any([controller.signal, AbortSignal.timeout(OLD_STREAM_FOLLOW_MS)]))
+        ? await this.deps.events.resume(ctx.sid, lastEventId, resumesPost ? controller.signal : abortsWithin(controller.signal, OLD_STREAM_FOLLOW_MS))
         : undefined;
     const sse = new SseWriter(res, {}, KEEP_ALIVE_MS, config.streamIdleTimeoutMs);
     if (replay && resumesPost) {
@@ -260,9 +254,9 @@ export class McpEndpoint {
       if (sse.open) sse.message(data, eventId);
     };
     const followed = replay ? this.followOn(await relayMissed(replay, relay), relay) : undefined;
-    await this.deps.dispatcher.listen(ctx, controller.signal, relay);
-    // No upstream offers a server stream (or the session ended): keep the downstream one open (keep-alives) until the client leaves or it idles out.
-    if (!controller.signal.aborted) await Promise.race([sse.closed, new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }))]);
+    // Open until the client leaves, the stream idles out or is ended (DELETE, a reload, the token's expiry),
+    // without waiting for an upstream stream still being reopened; with none to follow, keep-alives alone.
+    await Promise.race([this.deps.dispatcher.listen(ctx, controller.signal, relay).then(() => sse.closed), stopped]);
     sse.end();
     controller.abort();
     await followed;
@@ -340,22 +334,32 @@ class PostReply implements ReplyOutput {
     return this.emit(this.sse ?? this.open(), data);
   }
 
-  response(raw: string): MaybePromise<void> {
+  /** `id`: the request a batch's response answers, so that one too large for the batch's JSON can be answered with an error instead. */
+  response(raw: string, id?: JsonRpcId): MaybePromise<void> {
     if (this.sse) return this.emit(this.sse, raw);
-    if (this.collected) {
-      this.collectedChars += raw.length;
-      if (this.collectedChars <= MAX_BATCH_JSON_CHARS) this.collected.push(raw);
-    } else if (!this.res.headersSent) sendRaw(this.res, 200, raw);
+    if (this.collected) this.collect(this.collected, raw, id);
+    else if (!this.res.headersSent) sendRaw(this.res, 200, raw);
+  }
+
+  /** A batch member's output: its events and response go to the batch's answer; the batch ends it. */
+  member(id: JsonRpcId): ReplyOutput {
+    return { event: (data) => this.event(data), response: (raw) => this.response(raw, id), end: ignore };
+  }
+
+  private collect(collected: string[], raw: string, id: JsonRpcId | undefined): void {
+    let kept = raw;
+    if (id !== undefined && this.collectedChars + raw.length > MAX_BATCH_JSON_CHARS) {
+      const why = `the response came to ${raw.length} characters, more than the batch's JSON answer has room for (${MAX_BATCH_JSON_CHARS} in all): accept text/event-stream, or send the request alone`;
+      kept = JSON.stringify(new JsonRpcError(ErrorCode.InternalError, why).toResponse(id));
+    }
+    this.collectedChars += kept.length;
+    collected.push(kept);
   }
 
   end(): MaybePromise<void> {
     if (this.sse) {
       this.sse.end();
       return this.events.finish(this.sid, this.stream).catch(ignore);
-    }
-    if (this.collectedChars > MAX_BATCH_JSON_CHARS) {
-      const why = `the batch's responses came to more than ${MAX_BATCH_JSON_CHARS} characters: accept text/event-stream, or send fewer messages per batch`;
-      return sendJson(this.res, 500, new JsonRpcError(ErrorCode.InternalError, why).toResponse(null));
     }
     // A batch without requests has responses only for the members refused: as a single message would, it gets 400.
     if (this.collected?.length) return sendRaw(this.res, this.asked ? 200 : 400, `[${this.collected.join(',')}]`);
@@ -380,6 +384,23 @@ class PostReply implements ReplyOutput {
 }
 
 function ignore(): void {}
+
+/** Ends a stream when `signal` aborts (at once if it has), letting go of the signal when the stream ends first. */
+function endWith(signal: AbortSignal, stream: AbortController): void {
+  if (signal.aborted) return stream.abort();
+  const end = (): void => stream.abort();
+  signal.addEventListener('abort', end, { once: true });
+  stream.signal.addEventListener('abort', () => signal.removeEventListener('abort', end), { once: true });
+}
+
+/** A signal that aborts with `signal`, or after `ms` at the latest; its timer goes when it aborts. */
+function abortsWithin(signal: AbortSignal, ms: number): AbortSignal {
+  const bounded = new AbortController();
+  endWith(signal, bounded);
+  const timer = setTimeout(() => bounded.abort(), ms);
+  bounded.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+  return bounded.signal;
+}
 
 /** setTimeout's longest delay; a credential valid for longer is not timed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;

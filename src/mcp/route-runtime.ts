@@ -22,12 +22,14 @@ export interface RouteRuntime {
   readonly authorizer: RouteAuthorizer;
   /** Defences against each backend as a hostile server (shared with other routes, kept across reloads). */
   readonly guards: ReadonlyMap<string, BackendGuard>;
+  /** Aborts when a reload replaces the configuration the route was compiled from: what lasts (server streams) ends with it. */
+  readonly retired: AbortSignal;
 }
 
 /** Sessions whose name indexes one route keeps. */
 const INDEXED_SESSIONS = 10_000;
 
-export function compileRoute(route: RouteIR, audit: AuditLog | undefined, fetchJson: OutboundFetch, guards: Guards): RouteRuntime {
+export function compileRoute(route: RouteIR, audit: AuditLog | undefined, fetchJson: OutboundFetch, guards: Guards, retired: AbortSignal): RouteRuntime {
   const names = route.backends.map((b) => b.name);
   return {
     ir: route,
@@ -39,5 +41,6 @@ export function compileRoute(route: RouteIR, audit: AuditLog | undefined, fetchJ
     authenticator: route.authentication && new Authenticator(route.authentication, route.oauth, fetchJson),
     authorizer: new RouteAuthorizer(`${route.listener}/${route.name}`, route.authorization, route.backends, audit),
     guards: new Map(route.backends.map((b) => [b.name, guards.for(b)])),
+    retired,
   };
 }
