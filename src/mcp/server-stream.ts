@@ -8,7 +8,7 @@ import { UpstreamError, type UpstreamSession } from './upstream/types.ts';
 /** The pause before a server stream that ended or failed is opened again; it doubles while the stream keeps failing. */
 export const RELISTEN_FIRST_PAUSE_MS = 500;
 const RELISTEN_MAX_PAUSE_MS = 5_000;
-/** A stream that stayed open this long, or brought a message, was working: the next pause starts small again. */
+/** A stream the upstream ended after this long, or one that brought a message, was working: the next pause starts small again. */
 const WORKING_STREAM_MS = 10_000;
 
 /**
@@ -26,14 +26,16 @@ export async function followServerStream(ctx: SessionContext, backend: string, s
   let failures = 0;
   for (let attempt = 0; !signal.aborted; attempt++) {
     let working = false;
-    const opened = performance.now();
     try {
       const session = attempt === 0 ? await ctx.upstream(backend) : await ctx.refresh(backend);
       if (!session || signal.aborted) return;
+      const opened = performance.now();
       await listenOnce(ctx, backend, session, signal, (data) => {
         working = true;
         return emit(data);
       });
+      // A stream that failed is no proof of anything however long it took (a timeout takes long); one the upstream ended after a while worked.
+      working ||= performance.now() - opened >= WORKING_STREAM_MS;
     } catch (err) {
       if (signal.aborted) return;
       if (err instanceof UpstreamError && err.kind === 'unsupported') return;
@@ -41,7 +43,7 @@ export async function followServerStream(ctx: SessionContext, backend: string, s
       ctx.logger[failures === 0 ? 'warn' : 'debug']({ backend, err: (err as Error).message }, 'upstream server stream failed; opening it again');
       failures++;
     }
-    if (working || performance.now() - opened >= WORKING_STREAM_MS) {
+    if (working) {
       pause = RELISTEN_FIRST_PAUSE_MS;
       failures = 0;
     }

@@ -68,8 +68,9 @@ export class ChannelRegistry {
   private sweep(): void {
     const now = Date.now();
     for (const [k, entry] of this.entries) {
-      // A client listening on the session's server stream uses it, though it sends nothing.
-      if (!entry.session.alive || (now - entry.lastUsed > entry.idleMs && !entry.session.listening)) {
+      // A client listening on the session's server stream uses it, though it sends nothing; its idle time starts when it stops.
+      if (entry.session.listening) entry.lastUsed = now;
+      if (!entry.session.alive || now - entry.lastUsed > entry.idleMs) {
         this.entries.delete(k);
         void entry.session.end();
       }

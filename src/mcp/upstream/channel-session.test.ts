@@ -79,14 +79,18 @@ describe('the registry of session-scoped channels', () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'Date'] });
     const registry = new ChannelRegistry(10);
     try {
-      registry.add('sid', 'echo', session, 1_000);
+      registry.add('sid', 'echo', session, 7_000);
       vi.advanceTimersByTime(10_000);
       expect(session.alive).toBe(true);
-      expect(registry.get('sid', 'echo')).toBe(session);
+      expect(registry.size).toBe(1);
       control.stop();
       expect(getEventListeners(listening.signal, 'abort')).toHaveLength(0);
-      vi.advanceTimersByTime(10_000);
+      // Its idle time starts when the client stops listening.
+      vi.advanceTimersByTime(5_000);
+      expect(registry.size).toBe(1);
+      vi.advanceTimersByTime(5_000);
       expect(registry.size).toBe(0);
+      vi.useRealTimers();
       await waitFor(() => !session.alive, 5_000, 'the idle session to end');
     } finally {
       vi.useRealTimers();

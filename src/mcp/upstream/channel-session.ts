@@ -111,6 +111,10 @@ export class ChannelSession implements UpstreamSession {
       sink.fail(this.closedReason);
       return SETTLED;
     }
+    if (signal.aborted) {
+      sink.end();
+      return SETTLED;
+    }
     const end = (): void => {
       if (this.release(sink)) sink.end();
     };
