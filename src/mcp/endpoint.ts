@@ -18,6 +18,7 @@ import type { RouteRuntime } from './route-runtime.ts';
 import type { SessionContext } from './session-context.ts';
 import { sealSession, type OpenedSessions } from './session-token.ts';
 import type { UpstreamConnector } from './upstream/connector.ts';
+import { abortAfter, abortWith, whenAborted } from '../util/abort.ts';
 import { andThen, type MaybePromise } from '../util/maybe-promise.ts';
 
 export interface EndpointDeps {
@@ -228,12 +229,12 @@ export class McpEndpoint {
     // The client may have left while its session was looked up: then 'close' came already.
     if (res.destroyed) return;
     const controller = new AbortController();
-    const stopped = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
+    const stopped = whenAborted(controller.signal);
     res.on('close', () => controller.abort());
     this.track(ctx.sid, controller);
     // None goes on with a configuration a reload replaced (backends since removed or changed):
     // clients reopen their streams, resuming from their last event id, on the new one.
-    endWith(route.retired, controller);
+    abortWith(route.retired, controller);
     endAtExpiry(controller, caller.identity);
     const lastEventId = req.headers['last-event-id'];
     const resumesPost = typeof lastEventId === 'string' && parseEventId(lastEventId)?.stream.startsWith('p') === true;
@@ -385,20 +386,11 @@ class PostReply implements ReplyOutput {
 
 function ignore(): void {}
 
-/** Ends a stream when `signal` aborts (at once if it has), letting go of the signal when the stream ends first. */
-function endWith(signal: AbortSignal, stream: AbortController): void {
-  if (signal.aborted) return stream.abort();
-  const end = (): void => stream.abort();
-  signal.addEventListener('abort', end, { once: true });
-  stream.signal.addEventListener('abort', () => signal.removeEventListener('abort', end), { once: true });
-}
-
-/** A signal that aborts with `signal`, or after `ms` at the latest; its timer goes when it aborts. */
+/** A signal that aborts with `signal`, or after `ms` at the latest. */
 function abortsWithin(signal: AbortSignal, ms: number): AbortSignal {
   const bounded = new AbortController();
-  endWith(signal, bounded);
-  const timer = setTimeout(() => bounded.abort(), ms);
-  bounded.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+  abortWith(signal, bounded);
+  abortAfter(bounded, ms);
   return bounded.signal;
 }
 
@@ -414,8 +406,7 @@ function endAtExpiry(stream: AbortController, identity: Identity): void {
   if (typeof exp !== 'number') return;
   const left = exp * 1000 - Date.now();
   if (left > MAX_TIMER_MS) return;
-  const timer = setTimeout(() => stream.abort(), Math.max(0, left));
-  stream.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+  abortAfter(stream, Math.max(0, left));
 }
 
 /**

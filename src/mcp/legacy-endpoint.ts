@@ -16,6 +16,7 @@ import type { SessionState } from './session-token.ts';
 import type { Caller } from '../security/caller.ts';
 import { principalKey } from '../security/identity.ts';
 import type { UpstreamConnector } from './upstream/connector.ts';
+import { whenAborted } from '../util/abort.ts';
 
 interface LegacySession {
   readonly route: RouteRuntime;
@@ -68,7 +69,7 @@ export class LegacySseEndpoint {
     try {
       void session.sse.closed.then(() => session.closed.abort());
       res.write(`event: endpoint\ndata: ${route.ir.path}/message?sessionId=${id}\n\n`);
-      await new Promise<void>((resolve) => session.closed.signal.addEventListener('abort', () => resolve(), { once: true }));
+      await whenAborted(session.closed.signal);
     } finally {
       this.sessions.delete(id);
       this.release(holder);
